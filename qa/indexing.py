@@ -1,0 +1,264 @@
+"""Building, extending and shrinking an index folder.
+
+Every change writes a whole new build and swaps it in (see `qa.store`): an
+add or a removal carries the other articles' stored vectors over, so only new
+text is encoded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .chunk import chunk_article
+from .embed import Encoder
+from .errors import ArticleEmpty, InputError
+from .ingest import corpus_files, read_files
+from .lexical import terms
+from .records import Article
+from .segment import split_sentences
+from .settings import Settings
+from .store import IndexedArticle, IndexReader, build_lock, resolve_build, write_build
+
+Progress = Callable[[int, int], None]  # (texts just encoded, texts to encode in all)
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the one-line summary."""
+
+    index_path: Path | None = None
+    articles: int = 0
+    chunks: int = 0
+    sentences: int = 0
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+    encode_seconds: float = 0.0
+    total_seconds: float = 0.0
+
+    def summary(self) -> str:
+        rate = self.sentences / self.total_seconds if self.total_seconds else 0.0
+        parts = [
+            f"{self.articles} articles, {self.chunks} chunks, {self.sentences} sentences",
+            f"+{len(self.added)} -{len(self.removed)} ={len(self.unchanged)}",
+            f"{len(self.errors)} skipped",
+            f"{self.total_seconds:.2f}s ({self.encode_seconds:.2f}s encoding)",
+        ]
+        return (
+            " | ".join(parts)
+            + f" -> {self.index_path}"
+            + (f" [{rate:.0f} sentences/s]" if rate else "")
+        )
+
+
+def chunk_embedding_text(article: Article, text: str) -> str:
+    """What a chunk's vector encodes: its text under the article's title, so a
+    chunk that never names its subject is still found by it."""
+    return f"{article.title}\n{text}" if article.title else text
+
+
+def index_articles(
+    articles: Sequence[Article],
+    encoder: Encoder,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> tuple[list[IndexedArticle], float]:
+    """Segment, chunk and encode articles; returns them and the seconds spent encoding.
+
+    All texts are encoded in a few large batches: encoding dominates a build.
+    """
+    parts = []
+    for article in articles:
+        sentences = split_sentences(article.text)
+        if not sentences:
+            raise ArticleEmpty(f"{article.source or article.id}: no sentence in the cleaned text.")
+        chunks = chunk_article(
+            article.id, article.text, sentences, settings.chunk_size, settings.chunk_overlap
+        )
+        parts.append((article, sentences, chunks))
+    sentence_texts = [s.text for _, sentences, _ in parts for s in sentences]
+    chunk_texts = [chunk_embedding_text(a, c.text) for a, _, chunks in parts for c in chunks]
+    started = time.perf_counter()
+    vectors = _encode_in_batches(encoder, sentence_texts + chunk_texts, progress)
+    encode_seconds = time.perf_counter() - started
+    sentence_vectors, chunk_vectors = vectors[: len(sentence_texts)], vectors[len(sentence_texts) :]
+    items = []
+    s_at = c_at = 0
+    for article, sentences, chunks in parts:
+        items.append(
+            IndexedArticle(
+                article=article,
+                sentences=sentences,
+                chunks=chunks,
+                sentence_terms=[" ".join(terms(s.text, article.lang)) for s in sentences],
+                chunk_terms=[
+                    " ".join(terms(f"{article.title}\n{c.text}", article.lang)) for c in chunks
+                ],
+                sentence_vectors=sentence_vectors[s_at : s_at + len(sentences)],
+                chunk_vectors=chunk_vectors[c_at : c_at + len(chunks)],
+            )
+        )
+        s_at += len(sentences)
+        c_at += len(chunks)
+    return items, encode_seconds
+
+
+def _encode_in_batches(
+    encoder: Encoder, texts: list[str], progress: Progress | None, batch: int = 256
+) -> np.ndarray:
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    for i in range(0, len(texts), batch):
+        out[i : i + batch] = encoder.encode(texts[i : i + batch])
+        if progress:
+            progress(min(batch, len(texts) - i), len(texts))
+    return out
+
+
+def _chunking(settings: Settings) -> dict[str, int | str]:
+    return {
+        "size": settings.chunk_size,
+        "overlap": settings.chunk_overlap,
+        "unit": "characters, whole sentences",
+    }
+
+
+def _dedupe(articles: list[Article]) -> list[Article]:
+    seen: dict[str, Article] = {}
+    for a in articles:
+        seen.setdefault(a.id, a)
+    return list(seen.values())
+
+
+def build(
+    corpus: Path,
+    index_dir: Path,
+    encoder: Encoder,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Full rebuild of `index_dir` from every file under `corpus`."""
+    started = time.perf_counter()
+    report = BuildReport()
+    articles, report.errors = read_files(corpus_files(corpus))
+    articles = _dedupe(articles)
+    items, skipped = _index_or_skip(articles, encoder, settings, progress, report)
+    with build_lock(index_dir):
+        report.index_path = write_build(
+            index_dir, items, _encoder_meta(encoder), _chunking(settings)
+        )
+    report.added = [i.article.id for i in items]
+    return _finish(report, items, started)
+
+
+def add(
+    paths: list[Path],
+    index_dir: Path,
+    encoder: Encoder,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Add articles to an existing index. An article already there with the same
+    content is left alone; one from the same source or URL with new content
+    replaces the old version (its old sentences can no longer be cited)."""
+    started = time.perf_counter()
+    report = BuildReport()
+    articles, report.errors = read_files(paths)
+    with build_lock(index_dir):
+        old = _open_checked(index_dir, encoder)
+        kept_ids = old.article_ids()
+        fresh = [a for a in _dedupe(articles) if not _same_as_stored(old, a)]
+        report.unchanged = [a.id for a in articles if a not in fresh]
+        replaced = _replaced_by(old, fresh)
+        new_items, _ = _index_or_skip(fresh, encoder, settings, progress, report)
+        kept = [old.indexed_article(i) for i in kept_ids if i not in replaced]
+        items = kept + new_items
+        report.removed = sorted(replaced)
+        report.added = [i.article.id for i in new_items]
+        report.index_path = write_build(
+            index_dir, items, _encoder_meta(encoder), old.meta["chunking"]
+        )
+        old.close()
+    return _finish(report, items, started)
+
+
+def remove(ids: list[str], index_dir: Path, encoder: Encoder) -> BuildReport:
+    """Remove articles by id. Unknown ids are reported as errors; nothing else changes."""
+    started = time.perf_counter()
+    report = BuildReport()
+    with build_lock(index_dir):
+        old = _open_checked(index_dir, encoder)
+        present = old.article_ids()
+        unknown = [i for i in ids if i not in present]
+        report.errors = [
+            InputError(f"{i}: no article with this id in {index_dir}.") for i in unknown
+        ]
+        report.removed = [i for i in ids if i in present]
+        items = [old.indexed_article(i) for i in present if i not in set(ids)]
+        report.unchanged = [i.article.id for i in items]
+        report.index_path = write_build(
+            index_dir, items, _encoder_meta(encoder), old.meta["chunking"]
+        )
+        old.close()
+    return _finish(report, items, started)
+
+
+def _open_checked(index_dir: Path, encoder: Encoder) -> IndexReader:
+    resolve_build(index_dir)
+    reader = IndexReader(index_dir)
+    reader.check_encoder(encoder.name, encoder.dim)
+    return reader
+
+
+def _same_as_stored(old: IndexReader, article: Article) -> bool:
+    stored = old.article(article.id)
+    return stored is not None and stored.text == article.text
+
+
+def _replaced_by(old: IndexReader, fresh: list[Article]) -> set[str]:
+    """Ids of stored articles that a new one replaces: same id with other text,
+    or the same source file or URL."""
+    keys = {k for a in fresh for k in (a.source, a.url) if k}
+    replaced = {a.id for a in fresh if old.article(a.id) is not None}
+    for row in old.db.execute("SELECT id, source, url FROM articles"):
+        if row[1] in keys or row[2] in keys:
+            replaced.add(row[0])
+    return replaced
+
+
+def _index_or_skip(
+    articles: list[Article],
+    encoder: Encoder,
+    settings: Settings,
+    progress: Progress | None,
+    report: BuildReport,
+) -> tuple[list[IndexedArticle], list[Article]]:
+    """Index what can be indexed; an article with no sentence is reported, not fatal."""
+    ok, skipped = [], []
+    for a in articles:
+        if split_sentences(a.text):
+            ok.append(a)
+        else:
+            skipped.append(a)
+            report.errors.append(
+                ArticleEmpty(f"{a.source or a.id}: no sentence in the cleaned text.")
+            )
+    items, report.encode_seconds = index_articles(ok, encoder, settings, progress)
+    return items, skipped
+
+
+def _encoder_meta(encoder: Encoder) -> dict[str, str | int]:
+    return {"name": encoder.name, "dim": encoder.dim}
+
+
+def _finish(report: BuildReport, items: list[IndexedArticle], started: float) -> BuildReport:
+    report.articles = len(items)
+    report.chunks = sum(len(i.chunks) for i in items)
+    report.sentences = sum(len(i.sentences) for i in items)
+    report.total_seconds = time.perf_counter() - started
+    return report

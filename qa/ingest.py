@@ -1,0 +1,174 @@
+"""Reading article files (.txt, .html, .json, .jsonl) into Articles.
+
+Each reader returns articles or raises a named InputError; a build reports the
+error for that file and carries on with the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .clean import Cleaned, clean_html, clean_text, normalize
+from .errors import ArticleEmpty, CorpusMissing, InputError, InvalidRecord, UnknownFormat
+from .lang import detect_language
+from .records import Article
+
+TEXT_SUFFIXES = (".txt", ".text")
+HTML_SUFFIXES = (".html", ".htm")
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
+SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + JSON_SUFFIXES
+RECORD_FIELDS = ("id", "title", "text", "url", "date", "lang")
+
+
+def content_id(text: str) -> str:
+    """A stable id from the cleaned text: same content, same id."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    if not data.strip():
+        raise ArticleEmpty(f"{path}: the file is empty.")
+    if b"\x00" in data[:8192]:
+        raise UnknownFormat(f"{path}: binary file, not text, HTML or JSON.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnknownFormat(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
+
+
+def _article(cleaned: Cleaned, source: str, given: dict[str, Any] | None = None) -> Article:
+    given = given or {}
+    text = cleaned.text
+    if not text.strip():
+        raise ArticleEmpty(f"{source}: no article text is left after cleaning.")
+    title = _str(given.get("title")) or cleaned.title or _first_words(text)
+    return Article(
+        id=_str(given.get("id")) or content_id(text),
+        title=normalize(title).strip(),
+        text=text,
+        lang=_str(given.get("lang")) or detect_language(text),
+        url=_str(given.get("url")) or cleaned.url,
+        date=_str(given.get("date")) or cleaned.date,
+        source=source,
+        credit=cleaned.credit,
+    )
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
+def _first_words(text: str, n: int = 10) -> str:
+    words = text.split()
+    return " ".join(words[:n]) + (" …" if len(words) > n else "")
+
+
+def article_from_record(record: Any, source: str) -> Article:
+    """A JSON record `{"id", "title", "text", "url", "date", "lang"}`; only text is required."""
+    if not isinstance(record, dict):
+        raise InvalidRecord(
+            f"{source}: a record must be a JSON object, not {type(record).__name__}."
+        )
+    text = record.get("text")
+    if not isinstance(text, str):
+        raise InvalidRecord(f"{source}: the record has no string field 'text'.")
+    # A record's text is the article as another system stored it: trusted as
+    # clean (the chrome cleaner could drop short real paragraphs), only normalised.
+    return _article(Cleaned(title=None, text=normalize(text).strip(), credit=None), source, record)
+
+
+def read_file(path: Path) -> tuple[list[Article], list[InputError]]:
+    """The articles in one file, and the errors of records that were skipped.
+
+    Raises an InputError naming the file when nothing in it can be read.
+    """
+    if not path.exists():
+        raise CorpusMissing(f"{path}: no such file.")
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UnknownFormat(
+            f"{path}: unknown format {suffix or '(no extension)'}; "
+            f"expected one of {', '.join(SUFFIXES)}."
+        )
+    raw = _decode(path)
+    if suffix in TEXT_SUFFIXES:
+        return [_article(clean_text(raw), str(path))], []
+    if suffix in HTML_SUFFIXES:
+        return [_article(clean_html(raw), str(path))], []
+    articles: list[Article] = []
+    errors: list[InputError] = []
+    for item in _read_records(raw, path):
+        (articles if isinstance(item, Article) else errors).append(item)  # type: ignore[arg-type]
+    if not articles and errors:
+        raise (
+            errors[0]
+            if len(errors) == 1
+            else InvalidRecord(
+                f"{path}: none of its {len(errors)} records could be read; first: {errors[0]}"
+            )
+        )
+    return articles, errors
+
+
+def _read_records(raw: str, path: Path) -> Iterator[Article | InputError]:
+    """Articles of a .json (object or list) or .jsonl file; a bad record is
+    yielded as its error so the good ones are still indexed."""
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InvalidRecord(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno}).") from exc
+        many = isinstance(data, list)
+        for i, record in enumerate(data if many else [data]):
+            yield _try_record(record, f"{path}[{i}]" if many else str(path))
+        return
+    for lineno, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield InvalidRecord(f"{path}:{lineno}: invalid JSON ({exc.msg}).")
+            continue
+        yield _try_record(record, f"{path}:{lineno}")
+
+
+def _try_record(record: Any, source: str) -> Article | InputError:
+    try:
+        return article_from_record(record, source)
+    except InputError as exc:
+        return exc
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    """Every file under `folder` (recursively, sorted), whatever its suffix.
+
+    Unknown formats are returned too, so that the build reports them.
+    """
+    if not folder.is_dir():
+        raise CorpusMissing(f"{folder}: no such folder.")
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and not p.name.startswith((".", "README"))
+    )
+
+
+def read_files(paths: list[Path]) -> tuple[list[Article], list[InputError]]:
+    """All articles that could be read, and one error per file that could not."""
+    articles: list[Article] = []
+    errors: list[InputError] = []
+    for path in paths:
+        try:
+            found, skipped = read_file(path)
+        except InputError as exc:
+            errors.append(exc)
+            continue
+        articles.extend(found)
+        errors.extend(skipped)
+    return articles, errors

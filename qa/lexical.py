@@ -1,0 +1,46 @@
+"""Terms for lexical matching: lower-cased, stop words out, Snowball-stemmed,
+accents folded. French and English text go through the same function so that
+a question and a sentence meet on the same terms."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import Stemmer
+
+from .lang import ENGLISH_STOPWORDS, FRENCH_STOPWORDS
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+_STEMMERS = {"fr": "french", "en": "english"}
+_STOPWORDS = {"fr": FRENCH_STOPWORDS, "en": ENGLISH_STOPWORDS}
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents: 'Défense' -> 'defense'."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=4)
+def _stemmer(lang: str) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(_STEMMERS.get(lang, "french"))
+
+
+@lru_cache(maxsize=8)
+def _folded_stopwords(lang: str) -> frozenset[str]:
+    words = _STOPWORDS.get(lang, FRENCH_STOPWORDS)
+    return frozenset(fold(w) for w in words)
+
+
+def words(text: str) -> list[str]:
+    """Raw word tokens (letters and digits), lower-cased, accents kept."""
+    return [w.lower() for w in _TOKEN.findall(text.replace("_", " "))]
+
+
+def terms(text: str, lang: str) -> list[str]:
+    """Content terms of `text`, in order, repeated as they occur."""
+    stopwords = _folded_stopwords(lang)
+    kept = [w for w in words(text) if fold(w) not in stopwords]
+    return [fold(s) for s in _stemmer(lang).stemWords(kept)]

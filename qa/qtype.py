@@ -1,0 +1,127 @@
+"""What kind of answer a question asks for, and where such answers sit in a
+sentence: dates, times, numbers, people, places.
+
+Patterns, not a model: they are cheap, predictable and cover the question
+words of French and English news questions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DATE, TIME, NUMBER, PERSON, PLACE = "date", "time", "number", "person", "place"
+
+# Order matters: the more specific question words first.
+_QUESTION_TYPES: list[tuple[str, re.Pattern[str]]] = [
+    (TIME, re.compile(r"\b(à quelle heure|a quelle heure|what time|at what time)\b", re.I)),
+    (
+        DATE,
+        re.compile(
+            r"\b(quand|depuis quand|jusqu'à quand|en quelle année|en quel siècle|quelle année|"
+            r"quelle date|à quelle date|à quelle époque|de quelle année|en quel mois|quel jour|"
+            r"when|what year|which year|what date|what day|in what century|since when)\b",
+            re.I,
+        ),
+    ),
+    (
+        NUMBER,
+        re.compile(
+            r"\b(combien|quel nombre|quelle quantité|quel pourcentage|quelle proportion|"
+            r"quel montant|quel âge|quelle superficie|quelle distance|quelle taille|"
+            r"how many|how much|how old|how long|what number|what percentage|what proportion)\b",
+            re.I,
+        ),
+    ),
+    (
+        PERSON,
+        re.compile(r"(^|\b)(qui|par qui|à qui|avec qui|de qui|who|whom|whose)\b", re.I),
+    ),
+    (
+        PLACE,
+        re.compile(
+            r"(^|\s)(où|d'où|par où|where|in which (country|city|town|region)|"
+            r"dans quel(le)? (pays|ville|région|lieu|département|continent)|"
+            r"en quel lieu|quel pays|quelle ville|which country|which city)\b",
+            re.I,
+        ),
+    ),
+]
+
+_MONTHS = (
+    r"janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|"
+    r"décembre|decembre|january|february|march|april|may|june|july|august|september|october|"
+    r"november|december"
+)
+_DAYS = r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_NUMBER_WORDS = (
+    r"un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|quatorze|quinze|"
+    r"seize|vingt|trente|quarante|cinquante|soixante|cent|cents|mille|million|millions|milliard|"
+    r"milliards|dizaine|dizaines|centaine|centaines|one|two|three|four|five|six|seven|eight|nine|"
+    r"ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|hundreds|thousand|thousands|million|"
+    r"millions|billion|billions|dozen|dozens"
+)
+
+_TIME_SPAN = re.compile(
+    r"\b\d{1,2}\s?[hH:]\s?\d{0,2}(?:\s?(?:GMT|UTC|heure locale))?(?![\w])|\b\d{1,2}\s?(?:a\.m\.|p\.m\.|am|pm)\b"
+)
+_DATE_SPAN = re.compile(
+    rf"\b(?:(?:le |the )?(?:{_DAYS})\s)?(?:\d{{1,2}}(?:er)?\s(?:{_MONTHS})(?:\s\d{{3,4}})?|"
+    rf"(?:{_MONTHS})\s\d{{1,2}}(?:,\s\d{{4}})?|(?:en |in )?(?:{_MONTHS})\s\d{{4}}|"
+    rf"(?:l'été|l'hiver|le printemps|l'automne|summer|winter|spring|autumn)\s\d{{4}}|"
+    rf"(?:en |in |depuis |since )?(?:1[0-9]{{3}}|20[0-9]{{2}})|[IVXL]+e\ssiècle|\d+e\ssiècle|"
+    rf"(?:{_DAYS})|fin (?:{_MONTHS})|(?:{_MONTHS}))\b",
+    re.I,
+)
+_NUMBER_SPAN = re.compile(
+    rf"\b(?:\d[\d\s.,]*\d|\d)(?:\s?(?:%|km|m|kg|ans|années|mois|jours|heures|euros|dollars|millions?|milliards?))?|"
+    rf"\b(?:{_NUMBER_WORDS})\b",
+    re.I,
+)
+_CAPITALISED = r"[A-ZÀ-ÖØ-Þ][\w'’\-]+"
+_PERSON_SPAN = re.compile(
+    rf"\b{_CAPITALISED}(?:\s(?:de\s|d'|van\s|von\s|da\s|du\s)?{_CAPITALISED})+"
+)
+_PLACE_SPAN = re.compile(
+    rf"\b(?:à|au|aux|en|dans|vers|at|in)\s(?:(?:le|la|les|l'|the)\s?)?{_CAPITALISED}(?:\s(?:de\s|du\s|des\s)?{_CAPITALISED})*"
+)
+_SPAN_PATTERNS = {
+    TIME: _TIME_SPAN,
+    DATE: _DATE_SPAN,
+    NUMBER: _NUMBER_SPAN,
+    PERSON: _PERSON_SPAN,
+    PLACE: _PLACE_SPAN,
+}
+
+
+def question_type(question: str) -> str | None:
+    """The answer type a question asks for, or None when it is open."""
+    for kind, pattern in _QUESTION_TYPES:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int  # offsets in the sentence
+    end: int
+    text: str
+
+
+def typed_spans(sentence: str, kind: str) -> list[Span]:
+    """Spans of `sentence` that look like answers of `kind`."""
+    pattern = _SPAN_PATTERNS[kind]
+    spans = []
+    for m in pattern.finditer(sentence):
+        start, end = m.span()
+        text = m.group(0).rstrip(" ,.")
+        if kind == PERSON and start == 0:
+            # A sentence's first word is capitalised anyway: only trust it
+            # when the run is still a name without it.
+            rest = re.match(rf"{_CAPITALISED}\s", text)
+            if rest and len(text.split()) < 3:
+                continue
+        if text:
+            spans.append(Span(start, start + len(text), text))
+    return spans

@@ -1,0 +1,60 @@
+"""One settings object: every knob with its default, its help text and its
+environment variable (`QA_<NAME>`), so docs and code cannot drift apart."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: str = _setting("index", "Folder of the built index.")
+    corpus_dir: str = _setting("corpus", "Folder of articles the index is built from.")
+    model: str = _setting(
+        "use-multilingual-v3",
+        "Encoder: 'use-multilingual-v3' (offline, multilingual) or any "
+        "sentence-transformers model name or local folder.",
+    )
+    threads: int = _setting(0, "Encoder threads; 0 means the machine's core count.")
+    chunk_size: int = _setting(600, "Target chunk length in characters (whole sentences).")
+    chunk_overlap: int = _setting(150, "Characters of overlap between consecutive chunks.")
+    top_k: int = _setting(5, "Passages returned and read per question.")
+    max_top_k: int = _setting(50, "Largest top_k a caller may ask for.")
+    max_question_chars: int = _setting(2000, "Longest question accepted, in characters.")
+    abstain_threshold: float = _setting(
+        0.0,
+        "Answer only when the best sentence's confidence reaches this (0 = calibrated default).",
+    )
+    host: str = _setting("127.0.0.1", "Address the web server binds to.")
+    port: int = _setting(8000, "Port the web server listens on.")
+    max_body_bytes: int = _setting(16384, "Largest request body accepted by /ask, in bytes.")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `QA_*` environment variables, then explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(env_name(f.name))
+            if raw is not None and raw != "":
+                values[f.name] = type(f.default)(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+    def encoder_threads(self) -> int:
+        return self.threads or (os.cpu_count() or 1)
+
+
+def env_name(name: str) -> str:
+    return "QA_" + name.upper()
+
+
+def describe() -> list[tuple[str, str, Any, str]]:
+    """(field, env var, default, help) for every setting, for docs and --help."""
+    return [(f.name, env_name(f.name), f.default, f.metadata["help"]) for f in fields(Settings)]

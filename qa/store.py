@@ -1,0 +1,588 @@
+"""The index folder: FAISS for chunk vectors, a numpy file for sentence
+vectors, SQLite for articles, chunks, sentences and their lexical (FTS5) index,
+and `meta.json` describing the build.
+
+Layout of an index folder `DIR`:
+
+    DIR/current -> builds/<build_id>      (symlink, swapped atomically)
+    DIR/builds/<build_id>/meta.json
+                          chunks.faiss    (row i = chunks.row i)
+                          sentences.npy   (row i = sentences.row i, float32, unit rows)
+                          store.sqlite
+
+A build is written into a temporary folder, then renamed and published by
+replacing the `current` symlink, so a reader only ever sees a whole build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from .errors import EncoderMismatch, IndexMismatch, IndexMissing
+from .records import Article, Chunk, Sentence
+
+FORMAT_VERSION = 1
+META = "meta.json"
+CHUNKS_FAISS = "chunks.faiss"
+SENTENCES_NPY = "sentences.npy"
+SQLITE = "store.sqlite"
+# Below this many chunks search is exact; above it HNSW (recall@10 >= 0.95,
+# measured by scripts/bench_scale.py), because exact search grows linearly.
+HNSW_THRESHOLD = 200_000
+HNSW_M = 32
+HNSW_EF_SEARCH = 128
+HNSW_EF_CONSTRUCTION = 80
+
+SCHEMA = """
+CREATE TABLE articles (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, lang TEXT NOT NULL,
+    url TEXT, date TEXT, source TEXT, credit TEXT
+);
+CREATE TABLE chunks (
+    row INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE, article_id TEXT NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL
+);
+CREATE TABLE sentences (
+    row INTEGER PRIMARY KEY, article_id TEXT NOT NULL, idx INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, heading INTEGER NOT NULL,
+    UNIQUE (article_id, idx)
+);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(terms, tokenize = 'unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE sentences_fts USING fts5(terms, tokenize = 'unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE sentences_vocab USING fts5vocab(sentences_fts, 'row');
+CREATE INDEX chunks_by_article ON chunks(article_id);
+"""
+
+
+@dataclass(frozen=True)
+class IndexedArticle:
+    """An article with everything the index keeps of it."""
+
+    article: Article
+    sentences: list[Sentence]
+    chunks: list[Chunk]
+    sentence_terms: list[str]  # space-joined lexical terms, one per sentence
+    chunk_terms: list[str]
+    sentence_vectors: np.ndarray  # (len(sentences), dim)
+    chunk_vectors: np.ndarray  # (len(chunks), dim)
+
+
+@dataclass(frozen=True)
+class SentenceRow:
+    row: int
+    article_id: str
+    idx: int
+    start: int
+    end: int
+    heading: bool
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    row: int
+    chunk_id: str
+    article_id: str
+    start: int
+    end: int
+    first_sentence: int
+    last_sentence: int
+
+
+# ---------------------------------------------------------------- writing
+
+
+def new_build_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+
+
+def faiss_kind(n_vectors: int) -> str:
+    return "hnsw" if n_vectors >= HNSW_THRESHOLD else "flat"
+
+
+def make_faiss_index(vectors: np.ndarray, kind: str) -> faiss.Index:
+    """An inner-product index over unit rows (so scores are cosines)."""
+    dim = vectors.shape[1]
+    index: faiss.Index
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        raise ValueError(f"unknown FAISS index kind {kind!r}")
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def write_build(
+    index_dir: Path,
+    items: Sequence[IndexedArticle],
+    encoder: dict[str, Any],
+    chunking: dict[str, Any],
+) -> Path:
+    """Write a whole build for `items` and publish it as `index_dir/current`.
+
+    Until the final symlink swap nothing a reader opens changes; an interrupted
+    build leaves only a `builds/.tmp-*` folder that the next build removes.
+    """
+    builds = index_dir / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    build_id = new_build_id()
+    tmp = builds / f".tmp-{build_id}"
+    tmp.mkdir()
+    dim = int(encoder["dim"])
+    chunk_vectors = _stack([i.chunk_vectors for i in items], dim)
+    sentence_vectors = _stack([i.sentence_vectors for i in items], dim)
+    kind = faiss_kind(len(chunk_vectors))
+    faiss.write_index(make_faiss_index(chunk_vectors, kind), str(tmp / CHUNKS_FAISS))
+    np.save(tmp / SENTENCES_NPY, sentence_vectors)
+    _write_sqlite(tmp / SQLITE, items)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "build_id": build_id,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "encoder": {"name": encoder["name"], "dim": dim},
+        "chunking": chunking,
+        "faiss": {"kind": kind, "metric": "inner_product", "hnsw_m": HNSW_M}
+        if kind == "hnsw"
+        else {"kind": kind, "metric": "inner_product"},
+        "counts": {
+            "articles": len(items),
+            "chunks": len(chunk_vectors),
+            "sentences": len(sentence_vectors),
+        },
+        "files": {
+            name: (tmp / name).stat().st_size for name in (CHUNKS_FAISS, SENTENCES_NPY, SQLITE)
+        },
+    }
+    (tmp / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    _fsync_folder(tmp)
+    final = builds / build_id
+    os.rename(tmp, final)
+    _publish(index_dir, final)
+    _prune(index_dir, keep=final)
+    return final
+
+
+def _stack(arrays: list[np.ndarray], dim: int) -> np.ndarray:
+    if not arrays:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate(arrays), dtype=np.float32)
+
+
+def _write_sqlite(path: Path, items: Sequence[IndexedArticle]) -> None:
+    db = sqlite3.connect(path)
+    try:
+        db.executescript(SCHEMA)
+        chunk_row = sentence_row = 0
+        for item in items:
+            a = item.article
+            db.execute(
+                "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (a.id, a.title, a.text, a.lang, a.url, a.date, a.source, a.credit),
+            )
+            for idx, (s, terms) in enumerate(zip(item.sentences, item.sentence_terms, strict=True)):
+                db.execute(
+                    "INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)",
+                    (sentence_row, a.id, idx, s.start, s.end, int(s.heading)),
+                )
+                db.execute(
+                    "INSERT INTO sentences_fts(rowid, terms) VALUES (?, ?)", (sentence_row, terms)
+                )
+                sentence_row += 1
+            for c, terms in zip(item.chunks, item.chunk_terms, strict=True):
+                db.execute(
+                    "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        chunk_row,
+                        c.chunk_id,
+                        a.id,
+                        c.start,
+                        c.end,
+                        c.first_sentence,
+                        c.last_sentence,
+                    ),
+                )
+                db.execute("INSERT INTO chunks_fts(rowid, terms) VALUES (?, ?)", (chunk_row, terms))
+                chunk_row += 1
+        db.commit()
+        db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+        db.execute("INSERT INTO sentences_fts(sentences_fts) VALUES ('optimize')")
+        db.commit()
+    finally:
+        db.close()
+
+
+def _fsync_folder(folder: Path) -> None:
+    for p in folder.iterdir():
+        with open(p, "rb") as f:
+            os.fsync(f.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish(index_dir: Path, build: Path) -> None:
+    link = index_dir / f".current-{build.name}"
+    link.symlink_to(Path("builds") / build.name)
+    os.replace(link, index_dir / "current")  # atomic on POSIX
+    _fsync_folder_entry(index_dir)
+
+
+def _fsync_folder_entry(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune(index_dir: Path, keep: Path, keep_previous: int = 1) -> None:
+    """Remove leftovers of interrupted builds and all but the newest old builds.
+
+    One previous build is kept so that a server still answering from it while
+    it notices the swap never sees its files vanish.
+    """
+    builds = index_dir / "builds"
+    for tmp in builds.glob(".tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    for stale in index_dir.glob(".current-*"):
+        stale.unlink(missing_ok=True)
+    old = sorted((p for p in builds.iterdir() if p.is_dir() and p != keep), key=lambda p: p.name)
+    for p in old[: max(0, len(old) - keep_previous)]:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """One writer at a time per index folder (readers never wait)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def resolve_build(index_dir: Path) -> Path:
+    """The build folder an index folder points at (or the folder itself)."""
+    current = index_dir / "current"
+    if current.exists():
+        return current.resolve()
+    if (index_dir / META).exists():
+        return index_dir
+    raise IndexMissing(
+        f"No index in {index_dir}/: build one with "
+        f"`python scripts/build_index.py --corpus corpus --index {index_dir}`."
+    )
+
+
+def current_build_id(index_dir: Path) -> str | None:
+    """Cheap check for a newer build: the name `current` points at."""
+    try:
+        return os.readlink(index_dir / "current").rsplit("/", 1)[-1]
+    except OSError:
+        return None
+
+
+class IndexReader:
+    """A loaded, checked build. Thread-safe for reading."""
+
+    def __init__(self, index_dir: Path | str) -> None:
+        self.index_dir = Path(index_dir)
+        self.path = resolve_build(self.index_dir)
+        self.meta = _read_meta(self.path)
+        self.build_id: str = self.meta["build_id"]
+        self.dim: int = int(self.meta["encoder"]["dim"])
+        self.chunk_index = _read_faiss(self.path / CHUNKS_FAISS)
+        if self.chunk_index.metric_type == faiss.METRIC_INNER_PRODUCT and hasattr(
+            self.chunk_index, "hnsw"
+        ):
+            self.chunk_index.hnsw.efSearch = HNSW_EF_SEARCH
+        self.sentence_vectors = _read_npy(self.path / SENTENCES_NPY)
+        self._local = threading.local()
+        self._check()
+
+    # -- consistency
+
+    def _check(self) -> None:
+        counts = self.meta["counts"]
+        where = self.path
+        if self.chunk_index.d != self.dim or self.chunk_index.ntotal != counts["chunks"]:
+            raise IndexMismatch(
+                f"{where / CHUNKS_FAISS}: holds {self.chunk_index.ntotal} vectors of dimension "
+                f"{self.chunk_index.d}, meta.json says {counts['chunks']} of {self.dim}. "
+                "Rebuild the index."
+            )
+        if self.sentence_vectors.shape != (counts["sentences"], self.dim):
+            raise IndexMismatch(
+                f"{where / SENTENCES_NPY}: shape {self.sentence_vectors.shape}, meta.json says "
+                f"({counts['sentences']}, {self.dim}). Rebuild the index."
+            )
+        try:
+            found = {
+                table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("articles", "chunks", "sentences")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise IndexMismatch(
+                f"{where / SQLITE}: unreadable ({exc}). Rebuild the index."
+            ) from exc
+        for table, n in found.items():
+            if n != counts[table]:
+                raise IndexMismatch(
+                    f"{where / SQLITE}: {n} {table}, meta.json says {counts[table]}. "
+                    "Rebuild the index."
+                )
+
+    def check_encoder(self, name: str, dim: int) -> None:
+        built = self.meta["encoder"]
+        if built["name"] != name or int(built["dim"]) != dim:
+            raise EncoderMismatch(
+                f"{self.path / META}: index built with encoder {built['name']!r} "
+                f"({built['dim']} dimensions), but asked to query it with {name!r} ({dim}). "
+                f"Query with --model {built['name']!r} or rebuild the index with {name!r}."
+            )
+
+    # -- SQLite, one connection per thread
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if conn is None:
+            uri = f"file:{self.path / SQLITE}?mode=ro&immutable=1"
+            try:
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            except sqlite3.Error as exc:
+                raise IndexMismatch(f"{self.path / SQLITE}: cannot open ({exc}).") from exc
+            self._local.db = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "db", None)
+        if conn is not None:
+            conn.close()
+            self._local.db = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(self.meta["counts"])
+
+    # -- dense
+
+    def search_chunks(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(chunk row, cosine) for the k nearest chunks, best first."""
+        if k <= 0 or self.chunk_index.ntotal == 0:
+            return []
+        scores, rows = self.chunk_index.search(vector.reshape(1, -1).astype(np.float32), k)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+    # -- lexical (FTS5 BM25; lower bm25() is better, so scores are negated)
+
+    def lexical_chunks(self, terms: Iterable[str], k: int) -> list[tuple[int, float]]:
+        return self._fts("chunks_fts", terms, k)
+
+    def lexical_sentences(self, terms: Iterable[str], k: int) -> list[tuple[int, float]]:
+        return self._fts("sentences_fts", terms, k)
+
+    def _fts(self, table: str, terms: Iterable[str], k: int) -> list[tuple[int, float]]:
+        query = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms) if t)
+        if not query or k <= 0:
+            return []
+        rows = self.db.execute(
+            f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ? "
+            "ORDER BY bm25(" + table + ") LIMIT ?",
+            (query, k),
+        ).fetchall()
+        return [(int(r), float(s)) for r, s in rows]
+
+    def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """In how many sentences each term occurs."""
+        unique = list(dict.fromkeys(terms))
+        if not unique:
+            return {}
+        marks = ",".join("?" * len(unique))
+        rows = self.db.execute(
+            f"SELECT term, doc FROM sentences_vocab WHERE term IN ({marks})", unique
+        ).fetchall()
+        found = {t: int(d) for t, d in rows}
+        return {t: found.get(t, 0) for t in unique}
+
+    # -- records
+
+    def chunks(self, rows: Sequence[int]) -> dict[int, ChunkRow]:
+        return {
+            r[0]: ChunkRow(*r)
+            for r in self._by_rows(
+                'SELECT row, chunk_id, article_id, start, "end", first_sentence, last_sentence '
+                "FROM chunks WHERE row IN ({})",
+                rows,
+            )
+        }
+
+    def sentences_of(self, article_id: str, first: int, last: int) -> list[SentenceRow]:
+        rows = self.db.execute(
+            'SELECT row, article_id, idx, start, "end", heading FROM sentences '
+            "WHERE article_id = ? AND idx BETWEEN ? AND ? ORDER BY idx",
+            (article_id, first, last),
+        ).fetchall()
+        return [SentenceRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+
+    def sentences(self, rows: Sequence[int]) -> dict[int, SentenceRow]:
+        return {
+            r[0]: SentenceRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
+            for r in self._by_rows(
+                'SELECT row, article_id, idx, start, "end", heading FROM sentences '
+                "WHERE row IN ({})",
+                rows,
+            )
+        }
+
+    def _by_rows(self, sql: str, rows: Sequence[int]) -> list[tuple[Any, ...]]:
+        unique = list(dict.fromkeys(int(r) for r in rows))
+        if not unique:
+            return []
+        return self.db.execute(sql.format(",".join("?" * len(unique))), unique).fetchall()
+
+    def article(self, article_id: str) -> Article | None:
+        row = self.db.execute(
+            "SELECT id, title, text, lang, url, date, source, credit FROM articles WHERE id = ?",
+            (article_id,),
+        ).fetchone()
+        return Article(*row) if row else None
+
+    def chunk_terms(self, rows: Sequence[int]) -> dict[int, set[str]]:
+        """Lexical terms of each chunk row."""
+        found = self._by_rows("SELECT rowid, terms FROM chunks_fts WHERE rowid IN ({})", rows)
+        return {int(r): set(t.split()) for r, t in found}
+
+    def sentence_terms(self, rows: Sequence[int]) -> dict[int, set[str]]:
+        """Lexical terms of each sentence row."""
+        found = self._by_rows("SELECT rowid, terms FROM sentences_fts WHERE rowid IN ({})", rows)
+        return {int(r): set(t.split()) for r, t in found}
+
+    def articles(self, ids: Iterable[str]) -> dict[str, Article]:
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return {}
+        rows = self.db.execute(
+            "SELECT id, title, text, lang, url, date, source, credit FROM articles "
+            f"WHERE id IN ({','.join('?' * len(unique))})",
+            unique,
+        ).fetchall()
+        return {r[0]: Article(*r) for r in rows}
+
+    def article_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM articles ORDER BY rowid")]
+
+    def list_articles(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT id, title, url, lang, date FROM articles ORDER BY rowid")
+        return [dict(zip(("id", "title", "url", "lang", "date"), r, strict=True)) for r in rows]
+
+    def article_sentences(self, article_id: str) -> list[SentenceRow]:
+        return self.sentences_of(article_id, 0, 1 << 30)
+
+    def indexed_article(self, article_id: str) -> IndexedArticle:
+        """Everything stored for one article, to carry it into a new build."""
+        article = self.article(article_id)
+        if article is None:
+            raise KeyError(article_id)
+        srows = self.article_sentences(article_id)
+        crows = self.db.execute(
+            'SELECT row, chunk_id, article_id, start, "end", first_sentence, last_sentence '
+            "FROM chunks WHERE article_id = ? ORDER BY row",
+            (article_id,),
+        ).fetchall()
+        sentences = [
+            Sentence(s.start, s.end, article.text[s.start : s.end], s.heading) for s in srows
+        ]
+        chunks = [
+            Chunk(article_id, r[1], r[3], r[4], article.text[r[3] : r[4]], r[5], r[6])
+            for r in crows
+        ]
+        s_terms = self._terms("sentences_fts", [s.row for s in srows])
+        c_terms = self._terms("chunks_fts", [r[0] for r in crows])
+        chunk_vectors = (
+            np.stack([self.chunk_index.reconstruct(int(r[0])) for r in crows])
+            if crows
+            else np.zeros((0, self.dim), np.float32)
+        )
+        sentence_vectors = np.asarray(
+            self.sentence_vectors[[s.row for s in srows]], dtype=np.float32
+        )
+        return IndexedArticle(
+            article, sentences, chunks, s_terms, c_terms, sentence_vectors, chunk_vectors
+        )
+
+    def _terms(self, table: str, rows: list[int]) -> list[str]:
+        found = dict(self._by_rows(f"SELECT rowid, terms FROM {table} WHERE rowid IN ({{}})", rows))
+        return [found[r] for r in rows]
+
+
+def _read_meta(build: Path) -> dict[str, Any]:
+    path = build / META
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise IndexMismatch(f"{path}: missing. Rebuild the index.") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexMismatch(f"{path}: not valid JSON ({exc}). Rebuild the index.") from exc
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"{path}: format {meta.get('format_version') if isinstance(meta, dict) else '?'}, "
+            f"this version reads format {FORMAT_VERSION}. Rebuild the index."
+        )
+    for key in ("build_id", "encoder", "counts", "chunking", "files"):
+        if key not in meta:
+            raise IndexMismatch(f"{path}: no {key!r} entry. Rebuild the index.")
+    for name, size in meta["files"].items():
+        file = build / name
+        if not file.exists():
+            raise IndexMismatch(f"{file}: missing. Rebuild the index.")
+        if file.stat().st_size != size:
+            raise IndexMismatch(
+                f"{file}: {file.stat().st_size} bytes, meta.json says {size} "
+                "(truncated or replaced). Rebuild the index."
+            )
+    return meta
+
+
+def _read_faiss(path: Path) -> faiss.Index:
+    try:
+        # Memory-mapped: several server processes share one copy in the page cache.
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    except RuntimeError as exc:
+        raise IndexMismatch(f"{path}: not a readable FAISS index. Rebuild the index.") from exc
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise IndexMismatch(
+            f"{path}: not a readable vector file ({exc}). Rebuild the index."
+        ) from exc

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Build, extend or shrink an index.
+
+    build_index.py --corpus corpus/ --index index/        full rebuild
+    build_index.py --index index/ --add a.txt b.html      add articles
+    build_index.py --index index/ --remove ID [ID ...]    remove articles
+
+Exit codes: 0 done, 1 done but some inputs were skipped, 2 bad input,
+3 index problem, 4 encoder cannot load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+from tqdm import tqdm
+
+from qa import indexing
+from qa.embed import load_encoder
+from qa.errors import QAError
+from qa.settings import Settings
+from qa.store import IndexReader, resolve_build
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = Settings.from_env()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--corpus", type=Path, default=Path(defaults.corpus_dir), help="folder of articles"
+    )
+    parser.add_argument("--index", type=Path, default=Path(defaults.index_dir), help="index folder")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--add", nargs="+", type=Path, metavar="FILE", help="articles to add")
+    action.add_argument("--remove", nargs="+", metavar="ID", help="article ids to remove")
+    parser.add_argument(
+        "--model", help=f"encoder (default: the index's own, else {defaults.model})"
+    )
+    parser.add_argument("--chunk-size", type=int, default=defaults.chunk_size)
+    parser.add_argument("--chunk-overlap", type=int, default=defaults.chunk_overlap)
+    parser.add_argument(
+        "--if-missing", action="store_true", help="build only if there is no index yet"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.chunk_overlap >= args.chunk_size or args.chunk_size <= 0 or args.chunk_overlap < 0:
+        parser.error("need 0 <= --chunk-overlap < --chunk-size")
+
+    if args.if_missing and _has_index(args.index):
+        print(f"index already built in {args.index}/; nothing to do")
+        return 0
+    settings = Settings.from_env(
+        index_dir=str(args.index), chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
+    )
+    bar = tqdm(unit="text", desc="encoding", disable=args.quiet or None, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done)
+
+    try:
+        model = args.model or _existing_model(args.index) or settings.model
+        encoder = load_encoder(model, settings.encoder_threads())
+        if args.add:
+            report = indexing.add(args.add, args.index, encoder, settings, progress)
+        elif args.remove:
+            report = indexing.remove(args.remove, args.index, encoder)
+        else:
+            report = indexing.build(args.corpus, args.index, encoder, settings, progress)
+    except QAError as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        bar.close()
+        print("interrupted: the previous index is untouched", file=sys.stderr)
+        return 130
+    bar.close()
+    for error in report.errors:
+        print(f"skipped: {error}", file=sys.stderr)
+    print(report.summary())
+    return 1 if report.errors else 0
+
+
+def _has_index(folder: Path) -> bool:
+    try:
+        resolve_build(folder)
+    except QAError:
+        return False
+    return True
+
+
+def _existing_model(folder: Path) -> str | None:
+    """Extending an index keeps the encoder it was built with."""
+    if not _has_index(folder):
+        return None
+    try:
+        reader = IndexReader(folder)
+    except QAError:
+        return None
+    name: str = reader.meta["encoder"]["name"]
+    reader.close()
+    return name
+
+
+if __name__ == "__main__":
+    sys.exit(main())
