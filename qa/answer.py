@@ -57,15 +57,15 @@ def score_sentences(
     neighbours: dict[int, list[SentenceRow]] = {}
     for c in chunks:
         # One sentence either side of the chunk, as context for its edges.
-        rows = reader.sentences_of(
+        window = reader.sentences_of(
             c.chunk.article_id, c.chunk.first_sentence - 1, c.chunk.last_sentence + 1
         )
-        for i, s in enumerate(rows):
+        for i, s in enumerate(window):
             if not c.chunk.first_sentence <= s.idx <= c.chunk.last_sentence:
                 continue
             by_row[s.row] = s
             best_passage[s.row] = max(best_passage.get(s.row, -1.0), c.score)
-            neighbours[s.row] = rows[max(0, i - 1) : i + 2]
+            neighbours[s.row] = window[max(0, i - 1) : i + 2]
     if not by_row:
         return []
     articles = reader.articles({s.article_id for s in by_row.values()})

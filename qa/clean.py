@@ -59,13 +59,42 @@ def normalize(text: str) -> str:
 # Function words of French and English. Prose is dense in them (about 40 %);
 # menus, tag lists and names are not. Elided forms are split off by _WORD.
 _STOPWORDS = frozenset(
-    ["le", "la", "les", "l", "un", "une", "des", "du", "de", "d", "au", "aux", "à", "a", "et", "ou", "où", "mais", "donc", "or", "ni", "car", "que", "qu", "qui", "quoi", "dont", "ce", "cet", "cette", "ces", "c", "ça", "cela", "ceci", "celui", "celle", "ceux", "celles", "il", "ils", "elle", "elles", "on", "nous", "vous", "je", "j", "tu", "me", "m", "te", "t", "se", "s", "lui", "leur", "leurs", "y", "en", "ne", "n", "pas", "plus", "moins", "très", "trop", "peu", "bien", "aussi", "encore", "déjà", "toujours", "jamais", "son", "sa", "ses", "mon", "ma", "mes", "ton", "ta", "tes", "notre", "nos", "votre", "vos", "est", "sont", "été", "être", "était", "étaient", "sera", "seront", "serait", "seraient", "ont", "avait", "avaient", "avoir", "aura", "eu", "fait", "faire", "peut", "peuvent", "doit", "pour", "par", "sur", "sous", "dans", "avec", "sans", "entre", "vers", "chez", "depuis", "pendant", "avant", "après", "contre", "selon", "comme", "si", "alors", "ainsi", "tout", "tous", "toute", "toutes", "autre", "autres", "même", "mêmes", "quel", "quelle", "quels", "quelles", "lorsque", "quand", "comment", "pourquoi", "puis", "dès", "afin", "ici", "là", "cependant", "toutefois", "également", "notamment", "lors", "dont", "leur", "the", "an", "and", "or", "but", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "do", "does", "did", "will", "would", "can", "could", "should", "may", "might", "must", "it", "its", "this", "that", "these", "those", "there", "their", "they", "them", "he", "she", "his", "her", "we", "our", "you", "your", "i", "not", "no", "so", "if", "than", "then", "also", "which", "who", "whom", "what", "when", "where", "while", "about", "into", "over", "after", "before", "under", "between", "through", "during", "up", "out", "more", "most", "such", "only", "own", "same", "very", "just"]
+    """
+    le la les l un une des du de d au aux à a et ou où mais donc or ni car que qu qui quoi
+    dont ce cet cette ces c ça cela ceci celui celle ceux celles il ils elle elles on nous
+    vous je j tu me m te t se s lui leur leurs y en ne n pas plus moins très trop peu bien
+    aussi encore déjà toujours jamais son sa ses mon ma mes ton ta tes notre nos votre vos
+    est sont été être était étaient sera seront serait seraient ont avait avaient avoir aura
+    eu fait faire peut peuvent doit pour par sur sous dans avec sans entre vers chez depuis
+    pendant avant après contre selon comme si alors ainsi tout tous toute toutes autre
+    autres même mêmes quel quelle quels quelles lorsque quand comment pourquoi puis dès afin
+    ici là cependant toutefois également notamment lors dont leur the an and or but of to in
+    on at by for with from as is are was were be been being has have had do does did will
+    would can could should may might must it its this that these those there their they them
+    he she his her we our you your i not no so if than then also which who whom what when
+    where while about into over after before under between through during up out more most
+    such only own same very just
+    """.split()
 )
 
 _WORD = re.compile(r"[^\W\d_]+")
 _LETTER = re.compile(r"[^\W\d_]")
 # A sentence ends with . ! ? or … possibly followed by closing quotes/brackets.
-_TERMINAL = re.compile(r"[.!?…][\"'»”’)\]]*$|[»”]$")
+_TERMINAL = re.compile(r"[.!?…][\"'»”’)\]]*(?:\s*\([^()]{1,40}\))?$|[»”]$")
+# Ends a paragraph for sure: full stop, ellipsis, colon or semicolon, maybe
+# followed by closing quotes and a short parenthesis such as an agency tag.
+_PROSE_END = re.compile(r"[.…:;][\"'»”’)\]]*(?:\s*\([^()]{1,40}\))?$|[»”]$")
+_INNER_SENTENCE = re.compile(r"[.!?…]\s+[\"«“]?[A-ZÀ-Ý]")
+_LISTING = re.compile(r"^\d{1,2}[/.:h]\d{1,2}(?:[/.]\d{2,4})?\s+\S")
+_SECOND_PERSON = re.compile(r"\b(?:vous|votre|vos|you|your)\b", re.IGNORECASE)
+# Form and privacy notices: they address the reader and name the form or the law.
+_NOTICE = re.compile(
+    r"formulaire|liste de diffusion|désabonn|désinscri|données (?:personnelles|à caractère)|"
+    r"loi informatique|conformément à la loi|politique de confidentialité|privacy policy|"
+    r"unsubscribe|opt[- ]out|\brgpd\b|\bgdpr\b|charte (?:des|de) commentaires|"
+    r"(?:publier|modérer) (?:des |les |vos )?commentaires",
+    re.IGNORECASE,
+)
 _STARTS_LOWER = re.compile(r"^[\"'«“(]?\s*[a-zà-öø-ÿœæ]")
 
 # Words glued to an icon-font ligature name (material icons: "folder_open",
@@ -198,6 +227,15 @@ def _is_all_caps(text: str) -> bool:
     return len(letters) >= 3 and all(c.isupper() for c in letters)
 
 
+def _is_prose_end(text: str) -> bool:
+    """Ends like a paragraph: a full stop, or a question that is not a lone headline."""
+    if _PROSE_END.search(text):
+        return True
+    if _ends_sentence(text):  # ? or ! : headlines end so too, unless there is more
+        return len(text) >= 120 or bool(_INNER_SENTENCE.search(text))
+    return False
+
+
 def _is_sentence(text: str, words: Sequence[str]) -> bool:
     """A complete sentence however short: capital start, end punctuation, function words."""
     return (
@@ -223,89 +261,92 @@ def _classify(text: str) -> _Line:
         or bool(_CODE.search(text))
         or (length < _SHORT and bool(_UI_TOKEN.search(text)))
         or (length < _UI_SHORT and bool(_UI_WORDS.search(text)) and not _is_sentence(text, words))
+        or (bool(_NOTICE.search(text)) and bool(_SECOND_PERSON.search(text)))
         or (length < _CAPTION_MAX and not _ends_sentence(text) and bool(_CAPTION.search(text)))
         or (length < _SHORT and _is_all_caps(text))
     )
     if bad:
         return _Line(text, Kind.BAD, True, "")
+    if _LISTING.match(text):  # "18:30 Headline", "06/06/21 Headline": a list entry
+        return _Line(text, Kind.SHORT, False, "")
     share = _stop_share(words)
     if length < _SHORT:
         kind = Kind.NEAR if _is_sentence(text, words) else Kind.SHORT
-    elif share >= _STOP_HIGH:
-        # A long line with no closing punctuation is a headline or teaser title.
-        kind = Kind.GOOD if length >= _LONG and _ends_sentence(text) else Kind.NEAR
-    elif share >= _STOP_LOW:
-        kind = Kind.NEAR
-    else:
+    elif share < _STOP_LOW:
         kind = Kind.BAD
+    elif not _is_prose_end(text):
+        kind = Kind.SHORT  # a headline, teaser title or label, however long
+    elif share >= _STOP_HIGH and length >= _LONG:
+        kind = Kind.GOOD
+    else:
+        kind = Kind.NEAR
     return _Line(text, kind, False, "")
 
 
-def _neighbour(kinds: Sequence[Kind], i: int, step: int, ignore_near: bool) -> Kind:
-    """The class of the nearest line that is not short (jusText); BAD past the ends."""
+def _neighbour(kinds: Sequence[Kind], i: int, step: int) -> Kind:
+    """Class of the nearest line that is neither short nor skipped; BAD past the ends."""
     j = i + step
     while 0 <= j < len(kinds):
-        kind = kinds[j]
-        if kind in (Kind.GOOD, Kind.BAD) or (kind is Kind.NEAR and not ignore_near):
-            return kind
+        if kinds[j] in (Kind.GOOD, Kind.BAD):
+            return kinds[j]
         j += step
     return Kind.BAD
 
 
-def _revise(kinds: list[Kind]) -> list[Kind]:
-    """jusText's context pass: short lines take their neighbours' class, then near-good."""
-    out = list(kinds)
-    for i, kind in enumerate(kinds):
-        if kind is not Kind.SHORT:
-            continue
-        prev = _neighbour(kinds, i, -1, True)
-        nxt = _neighbour(kinds, i, 1, True)
-        if prev is Kind.GOOD and nxt is Kind.GOOD:
-            out[i] = Kind.GOOD
-        elif prev is Kind.BAD and nxt is Kind.BAD:
-            out[i] = Kind.BAD
-        elif (prev is Kind.BAD and _neighbour(kinds, i, -1, False) is Kind.NEAR) or (
-            nxt is Kind.BAD and _neighbour(kinds, i, 1, False) is Kind.NEAR
-        ):
-            out[i] = Kind.GOOD
-        else:
-            out[i] = Kind.BAD
-    final = list(out)
-    for i, kind in enumerate(out):
-        if kind is Kind.NEAR:
-            prev = _neighbour(out, i, -1, True)
-            nxt = _neighbour(out, i, 1, True)
-            final[i] = Kind.BAD if (prev, nxt) == (Kind.BAD, Kind.BAD) else Kind.GOOD
-    return final
+def _revise(kinds: Sequence[Kind]) -> list[Kind]:
+    """Context pass (after jusText) inside the article run: a short line is kept
+    between kept lines, dropped next to chrome or at the edges of the run.
+
+    The run was chosen for its prose, so near-good lines in it count as good.
+    """
+    base = [Kind.GOOD if k is Kind.NEAR else k for k in kinds]
+    out = list(base)
+    for i, kind in enumerate(base):
+        if kind is Kind.SHORT:
+            both_good = _neighbour(base, i, -1) is Kind.GOOD and _neighbour(base, i, 1) is Kind.GOOD
+            out[i] = Kind.GOOD if both_good else Kind.BAD
+    return out
 
 
-# Window scoring. Kept prose counts by its length; a dropped line costs a fixed
-# toll plus its length, so a long run of menu entries is a wall the article
-# run does not cross, while a lone caption or timestamp inside it is not.
+# Run scoring. Prose counts by its length (near-good prose at half weight);
+# a dropped line costs a toll plus its length and a short line a smaller toll,
+# so a long run of menu entries is a wall the article run does not cross, while
+# a heading, caption or timestamp inside the article is not.
+_NEAR_WEIGHT = 0.5
 _BAD_TOLL = 12
+_SHORT_TOLL = 4
+_SHORT_WEIGHT = 0.25
+_SKIP_TOLL = 1
 _RELATED_TOLL = 400
 _COMMENTS_WEIGHT = 0.25  # prose under a comments header rarely is the article
 
 
-def _main_run(lines: Sequence[_Line], kinds: Sequence[Kind]) -> tuple[int, int]:
+def _line_score(line: _Line, weight: float) -> float:
+    length = len(line.text)
+    if line.marker:
+        return -float(_RELATED_TOLL)
+    if line.kind is Kind.GOOD:
+        return weight * length
+    if line.kind is Kind.NEAR:
+        return weight * _NEAR_WEIGHT * length
+    if line.kind is Kind.SHORT:
+        return -(_SHORT_TOLL + _SHORT_WEIGHT * length)
+    if line.kind is Kind.SKIP:
+        return -float(_SKIP_TOLL)
+    return -float(_BAD_TOLL + length)
+
+
+def _main_run(lines: Sequence[_Line]) -> tuple[int, int]:
     """Indices [start, end) of the contiguous run of lines with the most prose."""
     best, best_span = 0.0, (0, 0)
     total, start = 0.0, 0
     weight = 1.0
-    for i, (line, kind) in enumerate(zip(lines, kinds, strict=True)):
+    for i, line in enumerate(lines):
         if line.marker == "comments":
             weight = _COMMENTS_WEIGHT
-        if kind is Kind.GOOD and line.kind is not Kind.SKIP:
-            score = weight * len(line.text)
-        elif kind is Kind.SKIP:
-            score = -1.0
-        elif line.marker:
-            score = -float(_RELATED_TOLL)
-        else:
-            score = -float(_BAD_TOLL + len(line.text))
         if total <= 0:
             total, start = 0.0, i
-        total += score
+        total += _line_score(line, weight)
         if total > best:
             best, best_span = total, (start, i + 1)
     return best_span
@@ -473,12 +514,12 @@ def clean_text(raw: str) -> Cleaned:
     if not lines:
         return Cleaned(title=None, text="", credit=None)
     judged = [_classify(line) for line in lines]
-    kinds = _revise([line.kind for line in judged])
-    start, end = _main_run(judged, kinds)
+    start, end = _main_run(judged)
     if start == end:
         return Cleaned(title=_find_title(lines, len(lines)), text="", credit=None)
     title = _find_title(lines, start)
-    kept = [lines[i] for i in range(start, end) if kinds[i] is Kind.GOOD]
+    kinds = _revise([line.kind for line in judged[start:end]])
+    kept = [lines[start + i] for i, kind in enumerate(kinds) if kind is Kind.GOOD]
     text, credit = _finish(kept, title, lines[end:])
     return Cleaned(title=title, text=text, credit=credit)
 

@@ -82,7 +82,8 @@ class SentenceTransformerEncoder:
                 "holds the model, or a hub name on a machine that can reach the hub; "
                 f"offline, '{BUNDLED_MINILM}' and '{USE_NAME}' always load."
             ) from exc
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        get_dim = getattr(self._model, "get_embedding_dimension", None)
+        get_dim = get_dim or self._model.get_sentence_embedding_dimension
         dim = get_dim()
         if not dim:
             raise ModelLoadError(f"Model {name!r} does not report an embedding dimension.")

@@ -147,7 +147,7 @@ def build(
     report = BuildReport()
     articles, report.errors = read_files(corpus_files(corpus))
     articles = _dedupe(articles)
-    items, skipped = _index_or_skip(articles, encoder, settings, progress, report)
+    items, _ = _index_or_skip(articles, encoder, settings, progress, report)
     with build_lock(index_dir):
         report.index_path = write_build(
             index_dir, items, _encoder_meta(encoder), _chunking(settings)

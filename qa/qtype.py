@@ -53,7 +53,10 @@ _MONTHS = (
     r"décembre|decembre|january|february|march|april|may|june|july|august|september|october|"
     r"november|december"
 )
-_DAYS = r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_DAYS = (
+    r"lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+)
 _NUMBER_WORDS = (
     r"un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|quatorze|quinze|"
     r"seize|vingt|trente|quarante|cinquante|soixante|cent|cents|mille|million|millions|milliard|"
@@ -63,7 +66,8 @@ _NUMBER_WORDS = (
 )
 
 _TIME_SPAN = re.compile(
-    r"\b\d{1,2}\s?[hH:]\s?\d{0,2}(?:\s?(?:GMT|UTC|heure locale))?(?![\w])|\b\d{1,2}\s?(?:a\.m\.|p\.m\.|am|pm)\b"
+    r"\b\d{1,2}\s?[hH:]\s?\d{0,2}(?:\s?(?:GMT|UTC|heure locale))?(?![\w])"
+    r"|\b\d{1,2}\s?(?:a\.m\.|p\.m\.|am|pm)\b"
 )
 _DATE_SPAN = re.compile(
     rf"\b(?:(?:le |the )?(?:{_DAYS})\s)?(?:\d{{1,2}}(?:er)?\s(?:{_MONTHS})(?:\s\d{{3,4}})?|"
@@ -114,7 +118,7 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
     pattern = _SPAN_PATTERNS[kind]
     spans = []
     for m in pattern.finditer(sentence):
-        start, end = m.span()
+        start = m.start()
         text = m.group(0).rstrip(" ,.")
         if kind == PERSON and start == 0:
             # A sentence's first word is capitalised anyway: only trust it

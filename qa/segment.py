@@ -13,7 +13,12 @@ from .records import Sentence
 
 # Tokens that end with a dot but do not end a sentence. Lower-cased, no dot.
 ABBREVIATIONS = frozenset(
-    ["m", "mm", "mme", "mmes", "mlle", "mlles", "dr", "drs", "pr", "prof", "me", "mgr", "st", "ste", "sts", "stes", "gén", "gal", "col", "cdt", "lt", "sgt", "cie", "ets", "av", "bd", "boul", "fig", "vol", "chap", "art", "al", "cf", "ex", "env", "éd", "p", "pp", "n", "no", "nº", "vs", "approx", "max", "min", "mr", "mrs", "ms", "jr", "sr", "inc", "ltd", "co", "corp", "dept", "est", "univ", "gov", "sen", "rep", "rev", "hon", "e.g", "i.e", "jan", "fév", "févr", "janv", "avr", "juil", "sept", "oct", "nov", "déc", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "dec"]
+    """
+    m mm mme mmes mlle mlles dr drs pr prof me mgr st ste sts stes gén gal col cdt lt sgt
+    cie ets av bd boul fig vol chap art al cf ex env éd p pp n no nº vs approx max min mr
+    mrs ms jr sr inc ltd co corp dept est univ gov sen rep rev hon e.g i.e jan fév févr janv
+    avr juil sept oct nov déc feb mar apr jun jul aug sep dec
+    """.split()
 )
 
 # A candidate end: terminal punctuation, closing quotes/brackets, then spaces.
