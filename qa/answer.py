@@ -9,26 +9,49 @@ whether it holds the kind of thing the question asks for (a date, a number…).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .lexical import fold, words
+from .lexical import content_words, fold, terms, words
 from .qtype import TIME, Span, question_type, typed_spans
 from .records import Article, Citation, ShortAnswer
 from .retrieve import Query, RetrievalWeights, ScoredChunk, coverage, lexical_weight
 from .store import IndexReader, SentenceRow
 
+# The signals a sentence is scored on, in the order of `features` columns.
+FEATURES = (
+    "dense",  # the sentence's own cosine with the question
+    "passage",  # fused score of the best retrieved passage holding it
+    "coverage",  # IDF-weighted share of question terms in the sentence
+    "context",  # the same share over the sentence and its two neighbours
+    "bigrams",  # share of the question's adjacent term pairs found adjacent here
+    "names",  # share of the question's capitalised words found (any language)
+    "answer_type",  # holds a span of the asked-for kind (date, number…) not in the question
+    "novelty",  # share of its terms that the question lacks: the answer must be somewhere
+    "soft",  # question words matched by meaning (word vectors), IDF-weighted, any language
+    "soft_context",  # the same over the sentence and its two neighbours
+    "soft_passage",  # the same over its best passage
+)
+# Under this cosine two words are not taken for each other.
+SOFT_MATCH_MIN = 0.5
+# Features from word overlap, worth little across languages.
+LEXICAL = frozenset({"coverage", "context", "bigrams"})
+
 
 @dataclass(frozen=True)
 class AnswerWeights:
-    dense: float = 1.0  # the sentence's own cosine with the question
-    passage: float = 0.5  # the fused score of its best passage
-    coverage: float = 0.6  # share of question terms in the sentence
-    context: float = 0.3  # share of question terms in it and its neighbours
-    answer_type: float = 0.1  # holds a span of the asked-for type
+    """Weights of FEATURES (fitted by scripts/tune.py on the dev sets) and the
+    confidence under which the service abstains."""
+
+    weights: tuple[float, ...] = (1.0, 0.5, 0.6, 0.3, 0.0, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0)
     read_chunks: int = 8  # passages whose sentences are read
-    abstain_below: float = 0.55  # confidence under which we do not answer
+    abstain_below: float = 0.55
+
+    def vector(self) -> np.ndarray:
+        return np.asarray(self.weights, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -36,12 +59,79 @@ class ScoredSentence:
     sentence: SentenceRow
     article: Article
     score: float
-    dense: float
-    coverage: float
+    features: tuple[float, ...]
 
     @property
     def text(self) -> str:
         return self.article.text[self.sentence.start : self.sentence.end]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Sentences of the retrieved passages with their feature rows."""
+
+    sentences: list[SentenceRow]
+    articles: list[Article]
+    features: np.ndarray  # (len(sentences), len(FEATURES)) float32
+
+
+def candidates(
+    reader: IndexReader, query: Query, chunks: list[ScoredChunk], retrieval: RetrievalWeights
+) -> Candidates:
+    """Every non-heading sentence of `chunks` with its features."""
+    best_passage: dict[int, float] = {}
+    passage_of: dict[int, list[SentenceRow]] = {}  # the sentences of its best passage
+    by_row: dict[int, SentenceRow] = {}
+    neighbours: dict[int, list[SentenceRow]] = {}
+    for c in chunks:
+        # One sentence either side of the chunk, as context for its edges.
+        window = reader.sentences_of(
+            c.chunk.article_id, c.chunk.first_sentence - 1, c.chunk.last_sentence + 1
+        )
+        for i, s in enumerate(window):
+            if s.heading or not c.chunk.first_sentence <= s.idx <= c.chunk.last_sentence:
+                continue
+            by_row[s.row] = s
+            if c.score > best_passage.get(s.row, -1.0):
+                best_passage[s.row] = c.score
+                passage_of[s.row] = window
+            neighbours[s.row] = window[max(0, i - 1) : i + 2]
+    rows = list(by_row)
+    if not rows:
+        return Candidates([], [], np.zeros((0, len(FEATURES)), dtype=np.float32))
+    articles = reader.articles({s.article_id for s in by_row.values()})
+    terms_of = reader.sentence_terms(sorted({n.row for ns in neighbours.values() for n in ns}))
+    dense = np.asarray(reader.sentence_vectors[rows], dtype=np.float32) @ query.vector
+    qtype = question_type(query.text)
+    question_words = {fold(w) for w in words(query.text)}
+    question_bigrams = set(zip(query.terms, query.terms[1:], strict=False))
+    names = _capitalised(query.text)
+    query_terms = set(query.terms)
+    soft = _soft_matcher(reader, query, articles, neighbours, passage_of)
+    feats = np.zeros((len(rows), len(FEATURES)), dtype=np.float32)
+    sentences, arts = [], []
+    for i, row in enumerate(rows):
+        s = by_row[row]
+        article = articles[s.article_id]
+        text = article.text[s.start : s.end]
+        own = terms_of.get(row, set())
+        around = set().union(*(terms_of.get(n.row, set()) for n in neighbours[row]))
+        ordered = terms(text, article.lang) if question_bigrams else []
+        lex = lexical_weight(retrieval, query.lang, article.lang) / retrieval.lexical
+        feats[i] = (
+            float(dense[i]),
+            best_passage[row],
+            lex * coverage(query, own),
+            lex * coverage(query, around),
+            lex * _share(question_bigrams, set(zip(ordered, ordered[1:], strict=False))),
+            _name_share(names, text),
+            float(bool(qtype and _answer_spans(text, qtype, question_words))),
+            len(own - query_terms) / len(own) if own else 0.0,
+            *soft(row),
+        )
+        sentences.append(s)
+        arts.append(article)
+    return Candidates(sentences, arts, feats)
 
 
 def score_sentences(
@@ -51,50 +141,89 @@ def score_sentences(
     weights: AnswerWeights,
     retrieval: RetrievalWeights,
 ) -> list[ScoredSentence]:
-    """Every non-heading sentence of `chunks`, scored, best first."""
-    best_passage: dict[int, float] = {}
-    by_row: dict[int, SentenceRow] = {}
-    neighbours: dict[int, list[SentenceRow]] = {}
-    for c in chunks:
-        # One sentence either side of the chunk, as context for its edges.
-        window = reader.sentences_of(
-            c.chunk.article_id, c.chunk.first_sentence - 1, c.chunk.last_sentence + 1
+    """Candidate sentences scored by `weights`, best first."""
+    found = candidates(reader, query, chunks, retrieval)
+    scores = found.features @ weights.vector()
+    order = np.argsort(-scores, kind="stable")
+    return [
+        ScoredSentence(
+            found.sentences[i],
+            found.articles[i],
+            float(scores[i]),
+            tuple(map(float, found.features[i])),
         )
-        for i, s in enumerate(window):
-            if not c.chunk.first_sentence <= s.idx <= c.chunk.last_sentence:
-                continue
-            by_row[s.row] = s
-            best_passage[s.row] = max(best_passage.get(s.row, -1.0), c.score)
-            neighbours[s.row] = window[max(0, i - 1) : i + 2]
-    if not by_row:
-        return []
-    articles = reader.articles({s.article_id for s in by_row.values()})
-    all_rows = sorted({n.row for ns in neighbours.values() for n in ns})
-    terms = reader.sentence_terms(all_rows)
-    rows = list(by_row)
-    dense = np.asarray(reader.sentence_vectors[rows], dtype=np.float32) @ query.vector
-    qtype = question_type(query.text)
-    question_words = {fold(w) for w in words(query.text)}
-    scored = []
-    for row, cos in zip(rows, dense, strict=True):
-        s = by_row[row]
-        if s.heading:
-            continue
-        article = articles[s.article_id]
-        own = coverage(query, terms.get(row, set()))
-        around = coverage(query, set().union(*(terms.get(n.row, set()) for n in neighbours[row])))
-        lex = lexical_weight(retrieval, query.lang, article.lang) / retrieval.lexical
-        text = article.text[s.start : s.end]
-        typed = bool(qtype and _answer_spans(text, qtype, question_words))
-        score = (
-            weights.dense * float(cos)
-            + weights.passage * best_passage[row]
-            + lex * (weights.coverage * own + weights.context * around)
-            + weights.answer_type * typed
-        )
-        scored.append(ScoredSentence(s, article, score, float(cos), own))
-    scored.sort(key=lambda x: x.score, reverse=True)
-    return scored
+        for i in order
+    ]
+
+
+def _soft_matcher(
+    reader: IndexReader,
+    query: Query,
+    articles: dict[str, Article],
+    neighbours: dict[int, list[SentenceRow]],
+    passage_of: dict[int, list[SentenceRow]],
+) -> Callable[[int], tuple[float, float, float]]:
+    """Soft coverage of the question by a sentence, its window and its passage.
+
+    Each question word counts with its IDF and its best cosine with a word of
+    the text (1 for the same word), nothing under SOFT_MATCH_MIN: a
+    BERTScore-like greedy alignment that also pairs "goal" with "objectif".
+    """
+    nothing = (0.0, 0.0, 0.0)
+    if query.word_vectors is None or query.word_idf is None or not len(query.words):
+        return lambda row: nothing
+    words_of: dict[int, list[str]] = {}
+    for group in (*neighbours.values(), *passage_of.values()):
+        for n in group:
+            if n.row not in words_of:
+                article = articles[n.article_id]
+                words_of[n.row] = content_words(article.text[n.start : n.end], article.lang)
+    vocab = reader.words({w for ws in words_of.values() for w in ws})
+    if not vocab:
+        return lambda row: nothing
+    columns = {w: i for i, w in enumerate(vocab)}
+    vectors = np.asarray(reader.word_vectors[[vocab[w][0] for w in columns]], dtype=np.float32)
+    sims = query.word_vectors @ vectors.T  # (question words, text words)
+    sims[sims < SOFT_MATCH_MIN] = 0.0
+    total = float(query.word_idf.sum()) or 1.0
+    best_of_row = {
+        row: sims[:, [columns[w] for w in ws if w in columns]].max(axis=1)
+        if any(w in columns for w in ws)
+        else np.zeros(len(query.words), dtype=np.float32)
+        for row, ws in words_of.items()
+    }
+
+    def share(rows: list[SentenceRow]) -> float:
+        best = np.max([best_of_row[n.row] for n in rows], axis=0)
+        return float(query.word_idf @ best) / total
+
+    def score(row: int) -> tuple[float, float, float]:
+        own = float(query.word_idf @ best_of_row[row]) / total
+        return own, share(neighbours[row]), share(passage_of[row])
+
+    return score
+
+
+def _share(wanted: set[tuple[str, str]], found: set[tuple[str, str]]) -> float:
+    return len(wanted & found) / len(wanted) if wanted else 0.0
+
+
+_NAME = re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w’'-]{2,}")
+
+
+def _capitalised(question: str) -> set[str]:
+    """Folded 5-letter prefixes of the question's capitalised words past the
+    first, which are names more often than not, and survive translation."""
+    found = _NAME.findall(question)
+    first = question.split(maxsplit=1)[0] if question.split() else ""
+    return {fold(w)[:5] for w in found if w != first}
+
+
+def _name_share(names: set[str], text: str) -> float:
+    if not names:
+        return 0.0
+    prefixes = {fold(w)[:5] for w in _NAME.findall(text)}
+    return len(names & prefixes) / len(names)
 
 
 def _answer_spans(sentence: str, kind: str, question_words: set[str]) -> list[Span]:
@@ -128,15 +257,13 @@ def short_answer(best: ScoredSentence, query: Query) -> ShortAnswer | None:
 
 
 def _anchor_positions(text: str, query: Query) -> list[int]:
-    from .lexical import terms as term_list
-
     wanted = set(query.terms)
     positions = []
     offset = 0
     for w in text.split():
         at = text.find(w, offset)
         offset = at + len(w)
-        if wanted & set(term_list(w, query.lang)):
+        if wanted & set(terms(w, query.lang)):
             positions.append(at)
     return positions
 

@@ -11,12 +11,14 @@ the article is the contiguous run of lines with the most prose in it (a maximum
 sub-array over line scores, after Finn et al., 2001). Every rule is general:
 nothing here names a site or a page.
 
-HTML goes through trafilatura, then through the same title, credit and
-paragraph repair steps as text.
+HTML goes through trafilatura; its output loses the furniture lines the same
+classifier recognises on sight and the non-prose tail after the last paragraph,
+then goes through the same title, credit and paragraph repairs as text.
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 import unicodedata
 from collections import Counter
@@ -80,12 +82,17 @@ _STOPWORDS = frozenset(
 _WORD = re.compile(r"[^\W\d_]+")
 _LETTER = re.compile(r"[^\W\d_]")
 # A sentence ends with . ! ? or … possibly followed by closing quotes/brackets.
-_TERMINAL = re.compile(r"[.!?…][\"'»”’)\]]*(?:\s*\([^()]{1,40}\))?$|[»”]$")
+_TERMINAL = re.compile(r"[.!?…][\"'»”’)\]]*(?:\s*[(\[][^()\[\]]{1,40}[)\]])?$|[»”]$")
 # Ends a paragraph for sure: full stop, ellipsis, colon or semicolon, maybe
 # followed by closing quotes and a short parenthesis such as an agency tag.
-_PROSE_END = re.compile(r"[.…:;][\"'»”’)\]]*(?:\s*\([^()]{1,40}\))?$|[»”]$")
-_INNER_SENTENCE = re.compile(r"[.!?…]\s+[\"«“]?[A-ZÀ-Ý]")
-_LISTING = re.compile(r"^\d{1,2}[/.:h]\d{1,2}(?:[/.]\d{2,4})?\s+\S")
+_PROSE_END = re.compile(r"[.…:;][\"'»”’)\]]*(?:\s*[(\[][^()\[\]]{1,40}[)\]])?$|[»”]$")
+# Two sentences inside one line: prose even if its end was cut off.
+_INNER_SENTENCE = re.compile(r"[.!?…][\"'»”’)]*\s+[\"«“(]?[A-ZÀ-Ý]")
+_TRAILING_CREDIT = re.compile(r"\s*©[^.!?©]{1,60}$")
+# A list entry led by a time or a date: "18:30 Headline", "06/06/21 Headline".
+_LISTING = re.compile(
+    r"^(?:\d{1,2}[:h]\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d{1,2}\.\d{1,2}\.\d{2,4})\s+\S"
+)
 _SECOND_PERSON = re.compile(r"\b(?:vous|votre|vos|you|your)\b", re.IGNORECASE)
 # Form and privacy notices: they address the reader and name the form or the law.
 _NOTICE = re.compile(
@@ -102,43 +109,49 @@ _STARTS_LOWER = re.compile(r"^[\"'«“(]?\s*[a-zà-öø-ÿœæ]")
 # ("starAJOUTER"), or several capitalised menu items glued together
 # ("FacebookTwitterMail").
 _UI_TOKEN = re.compile(
-    r"\b[a-z]+_[a-z_]+|\b[a-z]{2,}[A-ZÀ-Ý]{2,}|(?:[A-Z][a-z]+){3,}\b|[a-z][A-Z][a-z]+_",
+    r"\b[a-z]+_[a-z_]+|\b[a-z]{2,}[A-ZÀ-Ý]{3,}|(?:[A-Z][a-z]+){3,}\b|[a-z][A-Z][a-z]+_",
 )
 # Script or markup that leaked into the text.
 _CODE = re.compile(
-    r"<\/?[a-z]+[ >]|[{};]\s*$|\bfunction\s*\(|\b(?:var|let|const)\s+\w+\s*=|"
-    r"\b(?:window|document)\.\w|=\s*[\"']?[\w-]+[\"']?;|https?://\S+$|^\S+@\S+\.\w+$",
+    r"<\/?[a-z]+[ >]|[{}]\s*;?\s*$|\);$|\bfunction\s*\(|\b(?:var|let|const)\s+\w+\s*=|"
+    r"\b(?:window|document)\.\w|=\s*[\"']?[\w-]+[\"']?;|^https?://\S+$|^\S+@\S+\.\w+$",
 )
 
-# UI, account, sharing, form and legal vocabulary, French and English. A short
-# line that uses it is page furniture; prose that mentions it in passing is not
-# affected because the rule only applies to short lines.
+# Account, subscription, form and legal vocabulary, French and English. A
+# short line that uses it is page furniture; prose that mentions it in passing
+# is not affected because the rule only applies to short non-sentences.
 _UI_WORDS = re.compile(
     r"\b(?:"
     r"newsletters?|infolettres?|abonn(?:ez|er|ement|é|ée)s?|s['’]abonner|désabonner|"
     r"je m['’]abonne|subscribe|unsubscribe|inscri(?:ption|vez|re)|s['’]inscrire|"
-    r"(?:se\s)?(?:dé)?connect(?:er|ez|é|ée)(?:-vous)?|(?:dé)?connexion|log\s?in|log\s?out|"
+    r"(?:se\s)?(?:dé)?connect(?:er|ez|é|ée)(?:-vous)?|déconnexion|log\s?in|log\s?out|"
     r"sign\s?(?:in|up|out)|mot de passe|password|identifiant|mon compte|my account|"
-    r"e-?mails?|courriels?|adresse (?:électronique|de messagerie)|"
-    r"partager|partagez|share|tweet(?:er)?|facebook|twitter|instagram|linkedin|youtube|"
-    r"whatsapp|pinterest|rss|imprimer|print|envoyer (?:à|par)|"
+    r"e-?mails?|courriels?|adresse (?:électronique|de messagerie)|envoyer (?:à|par)|"
     r"cookies?|rgpd|gdpr|confidentialité|privacy|mentions légales|cgu|cgv|"
     r"conditions (?:générales )?d['’]utilisation|terms of (?:use|service)|"
-    r"plan du site|sitemap|nous contacter|contactez-nous|contact us|"
-    r"publicité|advertisement|sponsoris[ée]e?|annonceurs?|"
-    r"rechercher|recherche|search|menu|accueil|home|"
-    r"télécharger|download|signaler|faire un don|je (?:donne|signe|soutiens)|"
-    r"caractères restants|champs? obligatoires?|obligatoire|required|"
+    r"plan du site|sitemap|nous contacter|contactez-nous|contact us|sponsoris[ée]e?|"
+    r"faire un don|je (?:donne|signe|soutiens)|caractères restants|champs? obligatoires?|"
     r"votre (?:nom|adresse|email|e-mail|commentaire|message)|your (?:name|email|comment)"
     r")\b",
     re.IGNORECASE,
 )
-# Never article text whatever its length.
-_LEGAL = re.compile(
-    r"©|\(c\)\s*\d{4}|\bcopyright\b|tous droits réservés|all rights reserved|"
-    r"\butilis(?:e|ons) des cookies\b|\buses cookies\b",
+# Generic labels of buttons and links. They are words of prose too ("l'accueil
+# des réfugiés"), so they condemn a line only when it is a label of a few words.
+_NAV_LABELS = re.compile(
+    r"\b(?:accueil|home|menu|rechercher|recherche|search|imprimer|print|partager|share|"
+    r"réagir|commenter|répondre|reply|télécharger|download|signaler|connexion|contact|rss|"
+    r"tweet|facebook|twitter|instagram|linkedin|youtube|whatsapp|pinterest|publicité|"
+    r"advertisement|annonceurs?|obligatoire|required)\b",
     re.IGNORECASE,
 )
+_LABEL_WORDS = 3
+# Footer and legal lines. A long paragraph may end with a photo credit "© X",
+# so the copyright sign only condemns lines up to _LEGAL_MAX characters.
+_LEGAL = re.compile(
+    r"©|\(c\)\s*\d{4}|\bcopyright\b|tous droits réservés|all rights reserved",
+    re.IGNORECASE,
+)
+_COOKIES = re.compile(r"\butilis(?:e|ons) des cookies\b|\buses cookies\b", re.IGNORECASE)
 # Photo captions and credits inside the body: "X, photo: Y", "Crédits : Getty",
 # "Name / Agency / AFP".
 _CAPTION = re.compile(
@@ -148,7 +161,8 @@ _CAPTION = re.compile(
 )
 # Section headers that open what follows an article: related links, most-read
 # lists, comment threads. A line that is only such a header (a count or a
-# colon allowed) closes the article run; comment headers close it for good.
+# colon allowed) is a toll the article run rarely pays; below a comments header
+# prose counts for less. Buttons ("Réagir", "Commenter") are not headers.
 _RELATED_HEADER = re.compile(
     r"^(?:[àa] (?:lire|voir|découvrir|écouter) (?:aussi|également|sur .{1,30})|"
     r"lire aussi|voir aussi|[àa] découvrir|découvrir aussi|sur le même (?:sujet|thème)|"
@@ -165,7 +179,7 @@ _RELATED_HEADER = re.compile(
 )
 _COMMENTS_HEADER = re.compile(
     r"^(?:[\d.,\s]+\s)?(?:commentaires?|comments?|réactions?|"
-    r"réagi(?:r|ssez)(?: à cet article)?|ajouter un commentaire|laisser un commentaire|"
+    r"réagissez(?: à cet article)?|ajouter un commentaire|laisser un commentaire|"
     r"publier un (?:nouveau )?commentaire|leave a (?:comment|reply)|"
     r"add a comment|\d+ comments?)(?:\s*\(\d+\))?\s*:?$",
     re.IGNORECASE,
@@ -192,9 +206,11 @@ _STOP_LOW = 0.22
 _STOP_HIGH = 0.30
 _UI_SHORT = 120  # UI vocabulary condemns a line only up to this length
 _CAPTION_MAX = 120
+_LEGAL_MAX = 250
+_HEADER_MAX = 60  # a section header is a few words
 
 
-class Kind(Enum):
+class _Kind(Enum):
     """Class of a line, as in jusText, plus SKIP for lines with no letters."""
 
     GOOD = "good"
@@ -207,9 +223,8 @@ class Kind(Enum):
 @dataclass(frozen=True)
 class _Line:
     text: str
-    kind: Kind
-    hard: bool  # bad for a reason of its own, not to be revised by context
-    marker: str  # "related", "comments" or ""
+    kind: _Kind
+    marker: str = ""  # "related" or "comments" for section headers
 
 
 def _stop_share(words: Sequence[str]) -> float:
@@ -228,12 +243,14 @@ def _is_all_caps(text: str) -> bool:
 
 
 def _is_prose_end(text: str) -> bool:
-    """Ends like a paragraph: a full stop, or a question that is not a lone headline."""
+    """Ends like a paragraph (a trailing "© Author" photo credit aside)."""
+    text = _TRAILING_CREDIT.sub("", text)
     if _PROSE_END.search(text):
         return True
-    if _ends_sentence(text):  # ? or ! : headlines end so too, unless there is more
-        return len(text) >= 120 or bool(_INNER_SENTENCE.search(text))
-    return False
+    # A question or exclamation of this length is a sentence too (headlines
+    # that end so are shorter, or carry no punctuation at all); so is a long
+    # run of sentences whose end was cut off.
+    return _ends_sentence(text) or (len(text) >= _LONG and len(_INNER_SENTENCE.findall(text)) >= 2)
 
 
 def _is_sentence(text: str, words: Sequence[str]) -> bool:
@@ -246,65 +263,75 @@ def _is_sentence(text: str, words: Sequence[str]) -> bool:
     )
 
 
-def _classify(text: str) -> _Line:
-    """Judge one line on its own."""
-    words = _WORD.findall(text)
-    if not words:
-        return _Line(text, Kind.SKIP, True, "")
+def _is_furniture(text: str, words: Sequence[str]) -> bool:
+    """Page furniture by its own look: legal, code, UI labels, forms, captions."""
     length = len(text)
-    if length <= 60 and _COMMENTS_HEADER.match(text):
-        return _Line(text, Kind.BAD, True, "comments")
-    if length <= 60 and _RELATED_HEADER.match(text):
-        return _Line(text, Kind.BAD, True, "related")
-    bad = (
-        bool(_LEGAL.search(text))
+    return (
+        (length < _LEGAL_MAX and bool(_LEGAL.search(text)))
+        or bool(_COOKIES.search(text))
         or bool(_CODE.search(text))
         or (length < _SHORT and bool(_UI_TOKEN.search(text)))
         or (length < _UI_SHORT and bool(_UI_WORDS.search(text)) and not _is_sentence(text, words))
+        or (len(words) <= _LABEL_WORDS and bool(_NAV_LABELS.search(text)))
         or (bool(_NOTICE.search(text)) and bool(_SECOND_PERSON.search(text)))
         or (length < _CAPTION_MAX and not _ends_sentence(text) and bool(_CAPTION.search(text)))
         or (length < _SHORT and _is_all_caps(text))
     )
-    if bad:
-        return _Line(text, Kind.BAD, True, "")
-    if _LISTING.match(text):  # "18:30 Headline", "06/06/21 Headline": a list entry
-        return _Line(text, Kind.SHORT, False, "")
+
+
+def _classify(text: str) -> _Line:
+    """Judge one line on its own."""
+    words = _WORD.findall(text)
+    if not words:
+        return _Line(text, _Kind.SKIP)
+    length = len(text)
+    if length <= _HEADER_MAX and _COMMENTS_HEADER.match(text):
+        return _Line(text, _Kind.BAD, "comments")
+    if length <= _HEADER_MAX and _RELATED_HEADER.match(text):
+        return _Line(text, _Kind.BAD, "related")
+    if _is_furniture(text, words):
+        return _Line(text, _Kind.BAD)
+    if _LISTING.match(text) and length < 2 * _SHORT:
+        return _Line(text, _Kind.SHORT)
     share = _stop_share(words)
     if length < _SHORT:
-        kind = Kind.NEAR if _is_sentence(text, words) else Kind.SHORT
+        kind = _Kind.NEAR if _is_sentence(text, words) else _Kind.SHORT
     elif share < _STOP_LOW:
-        kind = Kind.BAD
+        kind = _Kind.BAD
     elif not _is_prose_end(text):
-        kind = Kind.SHORT  # a headline, teaser title or label, however long
+        kind = _Kind.SHORT  # a headline, teaser title or label, however long
     elif share >= _STOP_HIGH and length >= _LONG:
-        kind = Kind.GOOD
+        kind = _Kind.GOOD
     else:
-        kind = Kind.NEAR
-    return _Line(text, kind, False, "")
+        kind = _Kind.NEAR
+    return _Line(text, kind)
 
 
-def _neighbour(kinds: Sequence[Kind], i: int, step: int) -> Kind:
+def _neighbour(kinds: Sequence[_Kind], i: int, step: int) -> _Kind:
     """Class of the nearest line that is neither short nor skipped; BAD past the ends."""
     j = i + step
     while 0 <= j < len(kinds):
-        if kinds[j] in (Kind.GOOD, Kind.BAD):
+        if kinds[j] in (_Kind.GOOD, _Kind.BAD):
             return kinds[j]
         j += step
-    return Kind.BAD
+    return _Kind.BAD
 
 
-def _revise(kinds: Sequence[Kind]) -> list[Kind]:
-    """Context pass (after jusText) inside the article run: a short line is kept
-    between kept lines, dropped next to chrome or at the edges of the run.
+def _revise(kinds: Sequence[_Kind]) -> list[_Kind]:
+    """Context pass (after jusText) inside the article run.
 
-    The run was chosen for its prose, so near-good lines in it count as good.
+    A short line is kept between kept lines and dropped next to chrome or at
+    the edges of the run. The run was chosen for its prose, so near-good lines
+    in it count as good.
     """
-    base = [Kind.GOOD if k is Kind.NEAR else k for k in kinds]
-    out = list(base)
+    base = [_Kind.GOOD if k is _Kind.NEAR else k for k in kinds]
+    out: list[_Kind] = list(base)
     for i, kind in enumerate(base):
-        if kind is Kind.SHORT:
-            both_good = _neighbour(base, i, -1) is Kind.GOOD and _neighbour(base, i, 1) is Kind.GOOD
-            out[i] = Kind.GOOD if both_good else Kind.BAD
+        if kind is _Kind.SHORT:
+            both_good = (
+                _neighbour(base, i, -1) is _Kind.GOOD and _neighbour(base, i, 1) is _Kind.GOOD
+            )
+            out[i] = _Kind.GOOD if both_good else _Kind.BAD
     return out
 
 
@@ -318,20 +345,29 @@ _SHORT_TOLL = 4
 _SHORT_WEIGHT = 0.25
 _SKIP_TOLL = 1
 _RELATED_TOLL = 400
-_COMMENTS_WEIGHT = 0.25  # prose under a comments header rarely is the article
+# Below a comments header, prose weighs less: a long thread must not win over
+# the article above it. Only a header after some prose counts, since a header
+# in the top menu links to comments rather than opening them.
+_COMMENTS_WEIGHT = 0.25
+_COMMENTS_AFTER = 500
+_TITLE_NEAR = 15  # heading-like lines above the body where the title is looked for
+_TITLE_SIMILAR = 0.2  # Jaccard similarity of content words with <title>
+_TITLE_COVER = 0.7  # a heading with fewer of <title>'s words is a fragment of it
+_COPY_KEY = 60  # folded characters that identify a paragraph printed twice
+_SPLICED_MIN_WORDS = 4
 
 
 def _line_score(line: _Line, weight: float) -> float:
     length = len(line.text)
     if line.marker:
         return -float(_RELATED_TOLL)
-    if line.kind is Kind.GOOD:
+    if line.kind is _Kind.GOOD:
         return weight * length
-    if line.kind is Kind.NEAR:
+    if line.kind is _Kind.NEAR:
         return weight * _NEAR_WEIGHT * length
-    if line.kind is Kind.SHORT:
+    if line.kind is _Kind.SHORT:
         return -(_SHORT_TOLL + _SHORT_WEIGHT * length)
-    if line.kind is Kind.SKIP:
+    if line.kind is _Kind.SKIP:
         return -float(_SKIP_TOLL)
     return -float(_BAD_TOLL + length)
 
@@ -340,26 +376,51 @@ def _main_run(lines: Sequence[_Line]) -> tuple[int, int]:
     """Indices [start, end) of the contiguous run of lines with the most prose."""
     best, best_span = 0.0, (0, 0)
     total, start = 0.0, 0
-    weight = 1.0
+    weight, prose = 1.0, 0.0
     for i, line in enumerate(lines):
-        if line.marker == "comments":
+        if line.marker == "comments" and prose >= _COMMENTS_AFTER:
             weight = _COMMENTS_WEIGHT
+        score = _line_score(line, weight)
+        prose += max(score, 0.0)
         if total <= 0:
             total, start = 0.0, i
-        total += _line_score(line, weight)
+        total += score
         if total > best:
             best, best_span = total, (start, i + 1)
     return best_span
 
 
+def _drop_early_copies(lines: list[_Line]) -> list[_Line]:
+    """A paragraph printed twice is a teaser or caption the first time: judge it bad there.
+
+    The first copy is often cut short ("…"), so copies are matched on their opening words.
+    """
+
+    def key(text: str) -> str:
+        return _fold(text)[:_COPY_KEY]
+
+    last = {key(line.text): i for i, line in enumerate(lines) if len(line.text) >= _SHORT}
+    return [
+        _Line(line.text, _Kind.BAD)
+        if len(line.text) >= _SHORT and last[key(line.text)] != i
+        else line
+        for i, line in enumerate(lines)
+    ]
+
+
 # --------------------------------------------------------------------------- title
 
-_TITLE_SPLIT = re.compile(r"\s+[|–—-]\s+|\s+[|•·:]{1,2}\s+(?=[^|]*$)")
+# Separators between the title and the section or site name in <title>.
+_SITE_SEP = re.compile(r"\s+[|–—•·-]\s+")
 
 
 def _fold(text: str) -> str:
     """Comparison key: case, punctuation and spacing ignored."""
     return " ".join(w.lower() for w in _WORD.findall(unicodedata.normalize("NFKC", text)))
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _fold(text).split() if len(w) > 1 and w not in _STOPWORDS}
 
 
 def _title_like(text: str) -> bool:
@@ -368,59 +429,130 @@ def _title_like(text: str) -> bool:
         2 <= len(words) <= 30
         and len(text) <= 250
         and not text.endswith((".", ";", ","))
-        and _classify(text).kind is not Kind.BAD
+        and _classify(text).kind is not _Kind.BAD
     )
 
 
-def _find_title(lines: Sequence[str], body_start: int) -> str | None:
-    """The title: a heading-like line before the body that repeats or matches the first line.
+def _title_from_head(first: str) -> str | None:
+    """<title> without the site name: its longest part between separators."""
+    parts = [part.strip() for part in _SITE_SEP.split(first) if part.strip()]
+    candidate = max(parts, key=len) if parts else ""
+    return candidate if _title_like(candidate) else None
 
-    Pages print their title in <title> (usually the first text node, often with
-    the site name after a separator), again as a heading, and sometimes more.
+
+def _find_title(lines: Sequence[str], body_start: int) -> str | None:
+    """The title, from <title> and the headings above the body.
+
+    Dumps start with <title> ("Title - Section | Site"), then print the title
+    as a heading above the text, sometimes in a fuller or shorter form. The
+    heading wins when it shares most words with <title>; when it is only a
+    fragment of it (a team, a section) <title> wins. With no <title>, a heading
+    printed twice above the body is the title.
     """
-    if not lines:
-        return None
+    head = _title_from_head(lines[0]) if lines else None
+    head_words = _content_words(head) if head else set()
     counts = Counter(_fold(line) for line in lines)
-    head = _fold(lines[0])
-    head_parts = {_fold(p) for p in _TITLE_SPLIT.split(lines[0])} | {head}
-    best: tuple[float, int] | None = None
-    best_text: str | None = None
-    for i in range(body_start - 1, -1, -1):
+    best: tuple[float, str, set[str]] | None = None
+    repeated: str | None = None
+    seen = 0
+    for i in range(body_start - 1, 0, -1):
         text = lines[i]
         if not _title_like(text):
             continue
-        key = _fold(text)
-        if not key:
-            continue
-        score = 0.0
-        if counts[key] >= 2:
-            score += 2.0
-        if i > 0 and (key in head_parts or (len(key) >= 15 and key in head)):
-            score += 2.0
-        if score == 0:
-            continue
-        # Nearer the body wins ties: the heading right above the text.
-        rank = (score, i)
-        if best is None or rank > best:
-            best, best_text = rank, text
-    if best_text is None:
-        first = _TITLE_SPLIT.split(lines[0])
-        candidate = max(first, key=len).strip() if first else ""
-        if _title_like(candidate) and len(_WORD.findall(candidate)) >= 3:
-            return candidate
-        return None
-    return best_text
+        seen += 1
+        if seen > _TITLE_NEAR:
+            break
+        words = _content_words(text)
+        shared = words & head_words
+        similarity = len(shared) / len(words | head_words) if words else 0.0
+        if len(shared) >= 2 and similarity >= _TITLE_SIMILAR:
+            if best is None or similarity > best[0]:
+                best = (similarity, text, words)
+        elif repeated is None and counts[_fold(text)] >= 2:
+            repeated = text
+    if best is not None:
+        _, text, words = best
+        if words < head_words and len(words) < _TITLE_COVER * len(head_words):
+            return head
+        return text
+    return head or repeated
+
+
+# --------------------------------------------------------------------------- date
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            "janvier january jan janv",
+            "février fevrier february feb févr fev",
+            "mars march mar",
+            "avril april apr avr",
+            "mai may",
+            "juin june jun",
+            "juillet july jul juil",
+            "août aout august aug",
+            "septembre september sep sept",
+            "octobre october oct",
+            "novembre november nov",
+            "décembre decembre december dec déc",
+        ),
+        start=1,
+    )
+    for name in names.split()
+}
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DATE_PATTERNS = (
+    (re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"), "ymd"),
+    (re.compile(r"\b(\d{1,2})[./](\d{1,2})[./](\d{4}|\d{2})\b"), "dmy"),
+    (re.compile(rf"\b(\d{{1,2}})(?:er)?\.?\s+({_MONTH})\.?\s+(\d{{4}})\b", re.IGNORECASE), "dMy"),
+    (re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}}),?\s+(\d{{4}})\b", re.IGNORECASE), "Mdy"),
+)
+_DATE_LINE_MAX = 80  # a dateline is short; a date inside a paragraph is about something else
+_DATE_REGION = 40
+
+
+def _parse_date(text: str) -> str | None:
+    """The first plausible calendar date in `text`, as YYYY-MM-DD."""
+    for pattern, order in _DATE_PATTERNS:
+        for match in pattern.finditer(text):
+            a, b, c = match.groups()
+            if order == "ymd":
+                y, m, d = int(a), int(b), int(c)
+            elif order == "dmy":
+                d, m, y = int(a), int(b), int(c)
+                y += 2000 if y < 100 else 0
+            elif order == "dMy":
+                d, m, y = int(a), _MONTHS[b.lower()], int(c)
+            else:
+                m, d, y = _MONTHS[a.lower()], int(b), int(c)
+            try:
+                return datetime.date(y, m, d).isoformat()
+            except ValueError:
+                continue
+    return None
+
+
+def _find_date(lines: Sequence[str], title: str | None, body_start: int) -> str | None:
+    """The dateline between the title heading and the body (publication date)."""
+    lo = max(1, body_start - _DATE_REGION)
+    if title:
+        key = _fold(title)
+        heading = next((i for i in range(lo, body_start) if _fold(lines[i]) == key), None)
+        lo = heading if heading is not None else max(1, body_start - 8)
+    for line in lines[lo:body_start]:
+        if len(line) <= _DATE_LINE_MAX:
+            date = _parse_date(line)
+            if date:
+                return date
+    return None
 
 
 # --------------------------------------------------------------------------- repairs
 
 
 def _strip_injected_title(paragraphs: list[str], title: str | None) -> list[str]:
-    """Drop copies of the title: whole lines, and a copy glued to the end or start of prose.
-
-    A title glued onto a line that does not end a sentence, with the next line
-    going on in lower case, is a scraping artefact, not a quotation.
-    """
+    """Drop copies of the title: whole lines, and copies spliced into a sentence."""
     if not title:
         return paragraphs
     key = _fold(title)
@@ -428,17 +560,36 @@ def _strip_injected_title(paragraphs: list[str], title: str | None) -> list[str]
     for i, para in enumerate(paragraphs):
         if _fold(para) == key:
             continue
+        prev = out[-1] if out else ""
         nxt = paragraphs[i + 1] if i + 1 < len(paragraphs) else ""
-        if para.endswith(title) and len(para) > len(title):
-            rest = para[: -len(title)].rstrip()
-            if rest and not _ends_sentence(rest) and _STARTS_LOWER.match(nxt):
-                para = rest
-        if para.startswith(title) and len(para) > len(title) and out:
-            rest = para[len(title) :].lstrip()
-            if _STARTS_LOWER.match(rest) and not _ends_sentence(out[-1]):
-                para = rest
-        out.append(para)
+        out.append(_cut_spliced(para, title, prev, nxt))
     return out
+
+
+def _cut_spliced(para: str, title: str, prev: str, nxt: str) -> str:
+    """Remove the title where it interrupts a sentence.
+
+    A copy comes after words that do not end a sentence (here or on the line
+    before) and is followed by a lower-case continuation (here or on the next
+    line): a scraping artefact, not a quotation, which would sit in quotes or
+    start with a capital after a full stop.
+    """
+    if len(_WORD.findall(title)) < _SPLICED_MIN_WORDS:
+        return para  # a short title is too likely to be plain words of the text
+    at = para.find(title)
+    while at != -1:
+        before = para[:at].rstrip()
+        after = para[at + len(title) :].lstrip()
+        interrupts = (
+            not _ends_sentence(before) if before else bool(prev) and not _ends_sentence(prev)
+        )
+        continues = _STARTS_LOWER.match(after or nxt)
+        if interrupts and continues:
+            para = f"{before} {after}".strip()
+            at = para.find(title, len(before))
+        else:
+            at = para.find(title, at + 1)
+    return para
 
 
 def _rejoin(paragraphs: list[str]) -> list[str]:
@@ -513,15 +664,48 @@ def clean_text(raw: str) -> Cleaned:
     lines = _lines(raw)
     if not lines:
         return Cleaned(title=None, text="", credit=None)
-    judged = [_classify(line) for line in lines]
+    judged = _drop_early_copies([_classify(line) for line in lines])
     start, end = _main_run(judged)
     if start == end:
         return Cleaned(title=_find_title(lines, len(lines)), text="", credit=None)
     title = _find_title(lines, start)
     kinds = _revise([line.kind for line in judged[start:end]])
-    kept = [lines[start + i] for i, kind in enumerate(kinds) if kind is Kind.GOOD]
+    kept = [lines[start + i] for i, kind in enumerate(kinds) if kind is _Kind.GOOD]
     text, credit = _finish(kept, title, lines[end:])
-    return Cleaned(title=title, text=text, credit=credit)
+    date = _find_date(lines, title, start)
+    return Cleaned(title=title, text=text, credit=credit, date=date)
+
+
+def _trim_tail(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Split off the run of non-prose lines after the last paragraph (dates, tags, names).
+
+    A run introduced by a line ending in ":" is a list the article announced: kept.
+    """
+    end = len(lines)
+    while end > 0 and _classify(lines[end - 1]).kind not in (_Kind.GOOD, _Kind.NEAR):
+        end -= 1
+    if end == 0 or lines[end - 1].endswith(":"):
+        return lines, []
+    return lines[:end], lines[end:]
+
+
+def _html_title(meta: str | None, first: str | None) -> tuple[str | None, bool]:
+    """The title, and whether the text's first line is it (then dropped from the text).
+
+    Metadata titles often carry the site name ("Title | Site"); the page's own
+    heading, when it is one of the parts, is the cleaner form.
+    """
+    if not meta:
+        return None, False
+    title = normalize(meta).strip()
+    if first is None:
+        return title or None, False
+    key = _fold(first)
+    if key == _fold(title):
+        return title, True
+    if key and key in {_fold(part) for part in _SITE_SEP.split(title)}:
+        return first, True
+    return title or None, False
 
 
 def clean_html(html: str, url: str | None = None) -> Cleaned:
@@ -537,13 +721,18 @@ def clean_html(html: str, url: str | None = None) -> Cleaned:
     )
     if doc is None:
         return Cleaned(title=None, text="", credit=None, url=url)
-    raw = getattr(doc, "text", None) or ""
-    title = getattr(doc, "title", None) or None
-    title = normalize(title).strip() if title else None
-    lines = _lines(raw)
-    if lines and title and _fold(lines[0]) == _fold(title):
+    # trafilatura keeps some furniture (share buttons, captions, a "Menu" on
+    # pages with no article); lines without a letter are scores and separators.
+    lines = [
+        line
+        for line in _lines(getattr(doc, "text", None) or "")
+        if _WORD.search(line) and not _is_furniture(line, _WORD.findall(line))
+    ]
+    title, first_is_title = _html_title(getattr(doc, "title", None), lines[0] if lines else None)
+    if first_is_title:
         lines = lines[1:]
-    text, credit = _finish(lines, title, [])
+    lines, tail = _trim_tail(lines)
+    text, credit = _finish(lines, title, tail)
     return Cleaned(
         title=title,
         text=text,

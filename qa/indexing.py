@@ -18,11 +18,18 @@ from .chunk import chunk_article
 from .embed import Encoder
 from .errors import ArticleEmpty, InputError
 from .ingest import corpus_files, read_files
-from .lexical import terms
+from .lexical import content_words, terms
 from .records import Article
 from .segment import split_sentences
 from .settings import Settings
-from .store import IndexedArticle, IndexReader, build_lock, resolve_build, write_build
+from .store import (
+    IndexedArticle,
+    IndexReader,
+    Vocabulary,
+    build_lock,
+    resolve_build,
+    write_build,
+)
 
 Progress = Callable[[int, int], None]  # (texts just encoded, texts to encode in all)
 
@@ -109,6 +116,33 @@ def index_articles(
     return items, encode_seconds
 
 
+def vocabulary(
+    items: Sequence[IndexedArticle],
+    encoder: Encoder,
+    known: Vocabulary | None = None,
+    progress: Progress | None = None,
+) -> tuple[Vocabulary, float]:
+    """Content words of every sentence with their vectors (words already in
+    `known` keep theirs; only new words are encoded) and seconds spent encoding."""
+    df: dict[str, int] = {}
+    for item in items:
+        for s in item.sentences:
+            for w in content_words(s.text, item.article.lang):
+                df[w] = df.get(w, 0) + 1
+    words = sorted(df)
+    vectors = np.zeros((len(words), encoder.dim), dtype=np.float32)
+    old = {w: i for i, w in enumerate(known.words)} if known else {}
+    new = [i for i, w in enumerate(words) if w not in old]
+    if known is not None:
+        for i, w in enumerate(words):
+            if w in old:
+                vectors[i] = known.vectors[old[w]]
+    started = time.perf_counter()
+    if new:
+        vectors[new] = _encode_in_batches(encoder, [words[i] for i in new], progress)
+    return Vocabulary(words, vectors, [df[w] for w in words]), time.perf_counter() - started
+
+
 def _encode_in_batches(
     encoder: Encoder, texts: list[str], progress: Progress | None, batch: int = 256
 ) -> np.ndarray:
@@ -146,11 +180,27 @@ def build(
     started = time.perf_counter()
     report = BuildReport()
     articles, report.errors = read_files(corpus_files(corpus))
-    articles = _dedupe(articles)
-    items, _ = _index_or_skip(articles, encoder, settings, progress, report)
+    return build_from_articles(articles, index_dir, encoder, settings, progress, report, started)
+
+
+def build_from_articles(
+    articles: list[Article],
+    index_dir: Path,
+    encoder: Encoder,
+    settings: Settings,
+    progress: Progress | None = None,
+    report: BuildReport | None = None,
+    started: float | None = None,
+) -> BuildReport:
+    """Full rebuild of `index_dir` from articles already read."""
+    started = time.perf_counter() if started is None else started
+    report = report or BuildReport()
+    items, _ = _index_or_skip(_dedupe(articles), encoder, settings, progress, report)
+    words, seconds = vocabulary(items, encoder, None, progress)
+    report.encode_seconds += seconds
     with build_lock(index_dir):
         report.index_path = write_build(
-            index_dir, items, _encoder_meta(encoder), _chunking(settings)
+            index_dir, items, words, _encoder_meta(encoder), _chunking(settings)
         )
     report.added = [i.article.id for i in items]
     return _finish(report, items, started)
@@ -180,10 +230,7 @@ def add(
         items = kept + new_items
         report.removed = sorted(replaced)
         report.added = [i.article.id for i in new_items]
-        report.index_path = write_build(
-            index_dir, items, _encoder_meta(encoder), old.meta["chunking"]
-        )
-        old.close()
+        report.index_path = _rewrite(index_dir, old, items, encoder, report, progress)
     return _finish(report, items, started)
 
 
@@ -201,11 +248,25 @@ def remove(ids: list[str], index_dir: Path, encoder: Encoder) -> BuildReport:
         report.removed = [i for i in ids if i in present]
         items = [old.indexed_article(i) for i in present if i not in set(ids)]
         report.unchanged = [i.article.id for i in items]
-        report.index_path = write_build(
-            index_dir, items, _encoder_meta(encoder), old.meta["chunking"]
-        )
-        old.close()
+        report.index_path = _rewrite(index_dir, old, items, encoder, report, None)
     return _finish(report, items, started)
+
+
+def _rewrite(
+    index_dir: Path,
+    old: IndexReader,
+    items: list[IndexedArticle],
+    encoder: Encoder,
+    report: BuildReport,
+    progress: Progress | None,
+) -> Path:
+    """Publish `items` as the next build of `old`'s index, reusing its word vectors
+    and chunking parameters."""
+    words, seconds = vocabulary(items, encoder, old.vocabulary(), progress)
+    report.encode_seconds += seconds
+    path = write_build(index_dir, items, words, _encoder_meta(encoder), old.meta["chunking"])
+    old.close()
+    return path
 
 
 def _open_checked(index_dir: Path, encoder: Encoder) -> IndexReader:

@@ -44,3 +44,18 @@ def terms(text: str, lang: str) -> list[str]:
     stopwords = _folded_stopwords(lang)
     kept = [w for w in words(text) if fold(w) not in stopwords]
     return [fold(s) for s in _stemmer(lang).stemWords(kept)]
+
+
+def content_words(text: str, lang: str) -> list[str]:
+    """Distinct content words of `text`, lower-cased, accents kept, in order.
+
+    These are what soft matching compares through word vectors; words with a
+    digit are left out, since an encoder finds 1559 and 1599 alike.
+    """
+    stopwords = _folded_stopwords(lang)
+    out = [
+        w
+        for w in words(text)
+        if len(w) > 1 and not any(c.isdigit() for c in w) and fold(w) not in stopwords
+    ]
+    return list(dict.fromkeys(out))

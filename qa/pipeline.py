@@ -6,16 +6,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+
+import numpy as np
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .answer import AnswerWeights, citations, score_sentences, short_answer
+from .answer import AnswerWeights, ScoredSentence, citations, score_sentences, short_answer
 from .embed import Encoder, load_encoder
 from .errors import BadQuestion, QAError
 from .lang import detect_language
-from .lexical import terms
+from .lexical import content_words, terms
 from .records import Answer, Passage
-from .retrieve import Query, RetrievalWeights, idf_weights, retrieve_chunks
+from .retrieve import Query, RetrievalWeights, ScoredChunk, idf, idf_weights, retrieve_chunks
 from .settings import Settings
 from .store import IndexReader, current_build_id
 
@@ -33,6 +35,16 @@ MESSAGES = {
         "empty": "The index holds no article.",
     },
 }
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Everything `rank` found for one question."""
+
+    reader: IndexReader
+    query: Query
+    chunks: list[ScoredChunk]
+    scored: list[ScoredSentence]
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,8 @@ class QAEngine:
         self.tuning = tuning or Tuning()
         self._reader = self._open()
         self._reload_lock = threading.Lock()
+        # The first encode loads weights lazily (~0.7 s): pay it at start, not on a request.
+        self.encoder.encode(["warm-up"])
 
     @classmethod
     def load(cls, settings: Settings, encoder: Encoder | None = None) -> QAEngine:
@@ -120,61 +134,68 @@ class QAEngine:
             raise BadQuestion(f"top_k must be an integer from 1 to {self.settings.max_top_k}.")
         return question, top_k
 
+    def rank(self, question: str, top_k: int, exclude: frozenset[str] = frozenset()) -> Ranking:
+        """Retrieve passages and score their sentences, best first.
+
+        `exclude` hides articles (evaluation uses it to ask a question whose
+        article is absent, the hard case for abstention).
+        """
+        reader = self._reader
+        lang = detect_language(question)
+        query_terms = tuple(terms(question, lang))
+        query_words = tuple(content_words(question, lang))
+        known = reader.words(query_words)
+        missing = [w for w in query_words if w not in known]
+        # One encoder call for the question and the words the index lacks.
+        encoded = self.encoder.encode([question, *missing])
+        word_vectors = np.zeros((len(query_words), self.encoder.dim), dtype=np.float32)
+        extra = dict(zip(missing, encoded[1:], strict=True))
+        for i, w in enumerate(query_words):
+            word_vectors[i] = reader.word_vectors[known[w][0]] if w in known else extra[w]
+        n = reader.counts["sentences"]
+        query = Query(
+            text=question,
+            lang=lang,
+            vector=encoded[0],
+            terms=query_terms,
+            idf=idf_weights(reader, query_terms),
+            words=query_words,
+            word_vectors=word_vectors,
+            word_idf=np.array([idf(n, known[w][1] if w in known else 0) for w in query_words]),
+        )
+        read = max(top_k, self.tuning.answer.read_chunks)
+        chunks = retrieve_chunks(reader, query, read, self.tuning.retrieval, exclude)
+        scored = score_sentences(reader, query, chunks, self.tuning.answer, self.tuning.retrieval)
+        return Ranking(reader, query, chunks, scored)
+
     def ask(self, question: object, top_k: object = None) -> Answer:
         """Answer one question: the best sentence verbatim with its citation, or an abstention."""
         started = time.perf_counter()
         text, k = self.validate(question, top_k)
-        reader = self._reader
-        lang = detect_language(text)
-        messages = MESSAGES[lang]
-        query_terms = tuple(terms(text, lang))
-        query = Query(
-            text=text,
-            lang=lang,
-            vector=self.encoder.encode([text])[0],
-            terms=query_terms,
-            idf=idf_weights(reader, query_terms),
-        )
-        weights = self.tuning
-        read = max(k, weights.answer.read_chunks)
-        chunks = retrieve_chunks(reader, query, read, weights.retrieval)
+        ranking = self.rank(text, k)
+        reader, query, scored = ranking.reader, ranking.query, ranking.scored
+        messages = MESSAGES[query.lang]
+        texts = reader.articles(c.chunk.article_id for c in ranking.chunks[:k])
         passages = [
             Passage(
                 c.chunk.article_id,
                 c.chunk.chunk_id,
-                "",
+                texts[c.chunk.article_id].text[c.chunk.start : c.chunk.end],
                 c.chunk.start,
                 c.chunk.end,
                 round(c.score, 4),
             )
-            for c in chunks[:k]
+            for c in ranking.chunks[:k]
         ]
-        articles = reader.articles(p.article_id for p in passages)
-        passages = [
-            Passage(
-                p.article_id,
-                p.chunk_id,
-                articles[p.article_id].text[p.start : p.end],
-                p.start,
-                p.end,
-                p.score,
-            )
-            for p in passages
-        ]
-        scored = score_sentences(reader, query, chunks, weights.answer, weights.retrieval)
-        threshold = self.settings.abstain_threshold or weights.answer.abstain_below
-        if not scored:
-            message = messages["empty"] if reader.counts["articles"] == 0 else messages["abstain"]
-            return Answer(text, lang, False, None, None, message, [], passages, _ms(started))
-        if scored[0].score < threshold:
-            return Answer(
-                text, lang, False, None, None, messages["abstain"], [], passages, _ms(started)
-            )
+        if not scored or scored[0].score < self.abstain_threshold:
+            empty = reader.counts["articles"] == 0
+            message = messages["empty"] if empty else messages["abstain"]
+            return Answer(text, query.lang, False, None, None, message, [], passages, _ms(started))
         best = scored[0]
         cited = citations(scored)
         return Answer(
             question=text,
-            language=lang,
+            language=query.lang,
             answered=True,
             answer=cited[0].sentence,
             short_answer=short_answer(best, query),
@@ -183,6 +204,10 @@ class QAEngine:
             passages=passages,
             took_ms=_ms(started),
         )
+
+    @property
+    def abstain_threshold(self) -> float:
+        return self.settings.abstain_threshold or self.tuning.answer.abstain_below
 
 
 def _ms(started: float) -> float:

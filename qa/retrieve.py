@@ -28,6 +28,9 @@ class Query:
     vector: np.ndarray  # (dim,) unit row
     terms: tuple[str, ...]  # content terms, stemmed and folded
     idf: dict[str, float]  # per distinct term
+    words: tuple[str, ...] = ()  # content words as written (lower-cased), for soft matching
+    word_vectors: np.ndarray | None = None  # (len(words), dim)
+    word_idf: np.ndarray | None = None  # (len(words),) IDF of each word over sentences
 
 
 @dataclass(frozen=True)
@@ -46,14 +49,16 @@ class RetrievalWeights:
     pool: int = 20  # chunks fetched from each of dense and lexical search
 
 
+def idf(n: int, df: int) -> float:
+    """BM25's IDF of a term found in `df` of `n` sentences."""
+    return math.log(1.0 + (max(1, n) - df + 0.5) / (df + 0.5))
+
+
 def idf_weights(reader: IndexReader, terms: Iterable[str]) -> dict[str, float]:
-    """BM25's IDF of each term over sentences; unseen terms get the highest IDF,
+    """IDF of each term over sentences; unseen terms get the highest IDF,
     so a question about something absent from the articles keeps low coverage."""
-    n = max(1, reader.counts["sentences"])
-    return {
-        t: math.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        for t, df in reader.document_frequencies(terms).items()
-    }
+    n = reader.counts["sentences"]
+    return {t: idf(n, df) for t, df in reader.document_frequencies(terms).items()}
 
 
 def coverage(query: Query, terms: set[str]) -> float:
@@ -71,16 +76,22 @@ def lexical_weight(weights: RetrievalWeights, question_lang: str, article_lang: 
 
 
 def retrieve_chunks(
-    reader: IndexReader, query: Query, top_k: int, weights: RetrievalWeights
+    reader: IndexReader,
+    query: Query,
+    top_k: int,
+    weights: RetrievalWeights,
+    exclude: frozenset[str] = frozenset(),
 ) -> list[ScoredChunk]:
-    """The `top_k` best chunks for `query`, best first."""
-    pool = max(weights.pool, top_k)
+    """The `top_k` best chunks for `query`, best first, none from `exclude`d articles."""
+    pool = max(weights.pool, top_k) * (2 if exclude else 1)
     dense_hits = dict(reader.search_chunks(query.vector, pool))
     lexical_hits = dict(reader.lexical_chunks(query.terms, pool))
     rows = list(dict.fromkeys([*dense_hits, *lexical_hits]))
     if not rows:
         return []
     chunks = reader.chunks(rows)
+    if exclude:
+        rows = [r for r in rows if chunks[r].article_id not in exclude]
     chunk_terms = reader.chunk_terms(rows)
     langs = {a.id: a.lang for a in reader.articles(c.article_id for c in chunks.values()).values()}
     # Dense cosines of chunks found only lexically (cheap: pool-sized).

@@ -8,6 +8,7 @@ Layout of an index folder `DIR`:
     DIR/builds/<build_id>/meta.json
                           chunks.faiss    (row i = chunks.row i)
                           sentences.npy   (row i = sentences.row i, float32, unit rows)
+                          words.npy       (row i = vocab.row i: content-word vectors)
                           store.sqlite
 
 A build is written into a temporary folder, then renamed and published by
@@ -41,6 +42,7 @@ META = "meta.json"
 CHUNKS_FAISS = "chunks.faiss"
 SENTENCES_NPY = "sentences.npy"
 SQLITE = "store.sqlite"
+WORDS_NPY = "words.npy"
 # Below this many chunks search is exact; above it HNSW (recall@10 >= 0.95,
 # measured by scripts/bench_scale.py), because exact search grows linearly.
 HNSW_THRESHOLD = 200_000
@@ -67,6 +69,7 @@ CREATE VIRTUAL TABLE chunks_fts USING fts5(terms, tokenize = 'unicode61 remove_d
 CREATE VIRTUAL TABLE sentences_fts USING fts5(terms, tokenize = 'unicode61 remove_diacritics 0');
 CREATE VIRTUAL TABLE sentences_vocab USING fts5vocab(sentences_fts, 'row');
 CREATE INDEX chunks_by_article ON chunks(article_id);
+CREATE TABLE vocab (word TEXT PRIMARY KEY, row INTEGER NOT NULL, df INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -81,6 +84,15 @@ class IndexedArticle:
     chunk_terms: list[str]
     sentence_vectors: np.ndarray  # (len(sentences), dim)
     chunk_vectors: np.ndarray  # (len(chunks), dim)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Content words of all sentences with their vectors and sentence counts."""
+
+    words: list[str]
+    vectors: np.ndarray  # (len(words), dim)
+    df: list[int]  # in how many sentences each word occurs
 
 
 @dataclass(frozen=True)
@@ -135,6 +147,7 @@ def make_faiss_index(vectors: np.ndarray, kind: str) -> faiss.Index:
 def write_build(
     index_dir: Path,
     items: Sequence[IndexedArticle],
+    vocabulary: Vocabulary,
     encoder: dict[str, Any],
     chunking: dict[str, Any],
 ) -> Path:
@@ -154,7 +167,8 @@ def write_build(
     kind = faiss_kind(len(chunk_vectors))
     faiss.write_index(make_faiss_index(chunk_vectors, kind), str(tmp / CHUNKS_FAISS))
     np.save(tmp / SENTENCES_NPY, sentence_vectors)
-    _write_sqlite(tmp / SQLITE, items)
+    np.save(tmp / WORDS_NPY, _stack([vocabulary.vectors], dim))
+    _write_sqlite(tmp / SQLITE, items, vocabulary)
     meta = {
         "format_version": FORMAT_VERSION,
         "build_id": build_id,
@@ -168,9 +182,11 @@ def write_build(
             "articles": len(items),
             "chunks": len(chunk_vectors),
             "sentences": len(sentence_vectors),
+            "words": len(vocabulary.words),
         },
         "files": {
-            name: (tmp / name).stat().st_size for name in (CHUNKS_FAISS, SENTENCES_NPY, SQLITE)
+            name: (tmp / name).stat().st_size
+            for name in (CHUNKS_FAISS, SENTENCES_NPY, WORDS_NPY, SQLITE)
         },
     }
     (tmp / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
@@ -188,10 +204,17 @@ def _stack(arrays: list[np.ndarray], dim: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(arrays), dtype=np.float32)
 
 
-def _write_sqlite(path: Path, items: Sequence[IndexedArticle]) -> None:
+def _write_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocabulary) -> None:
     db = sqlite3.connect(path)
     try:
         db.executescript(SCHEMA)
+        db.executemany(
+            "INSERT INTO vocab VALUES (?, ?, ?)",
+            (
+                (w, i, df)
+                for i, (w, df) in enumerate(zip(vocabulary.words, vocabulary.df, strict=True))
+            ),
+        )
         chunk_row = sentence_row = 0
         for item in items:
             a = item.article
@@ -324,6 +347,7 @@ class IndexReader:
         ):
             self.chunk_index.hnsw.efSearch = HNSW_EF_SEARCH
         self.sentence_vectors = _read_npy(self.path / SENTENCES_NPY)
+        self.word_vectors = _read_npy(self.path / WORDS_NPY)
         self._local = threading.local()
         self._check()
 
@@ -342,6 +366,11 @@ class IndexReader:
             raise IndexMismatch(
                 f"{where / SENTENCES_NPY}: shape {self.sentence_vectors.shape}, meta.json says "
                 f"({counts['sentences']}, {self.dim}). Rebuild the index."
+            )
+        if self.word_vectors.shape != (counts["words"], self.dim):
+            raise IndexMismatch(
+                f"{where / WORDS_NPY}: shape {self.word_vectors.shape}, meta.json says "
+                f"({counts['words']}, {self.dim}). Rebuild the index."
             )
         try:
             found = {
@@ -464,9 +493,11 @@ class IndexReader:
 
     def _by_rows(self, sql: str, rows: Sequence[int]) -> list[tuple[Any, ...]]:
         unique = list(dict.fromkeys(int(r) for r in rows))
-        if not unique:
-            return []
-        return self.db.execute(sql.format(",".join("?" * len(unique))), unique).fetchall()
+        out: list[tuple[Any, ...]] = []
+        for i in range(0, len(unique), 500):  # SQLite caps bound parameters
+            part = unique[i : i + 500]
+            out += self.db.execute(sql.format(",".join("?" * len(part))), part).fetchall()
+        return out
 
     def article(self, article_id: str) -> Article | None:
         row = self.db.execute(
@@ -484,6 +515,27 @@ class IndexReader:
         """Lexical terms of each sentence row."""
         found = self._by_rows("SELECT rowid, terms FROM sentences_fts WHERE rowid IN ({})", rows)
         return {int(r): set(t.split()) for r, t in found}
+
+    def words(self, words: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """(vector row, sentence count) of each word the vocabulary holds."""
+        unique = list(dict.fromkeys(words))
+        found: dict[str, tuple[int, int]] = {}
+        # SQLite caps the number of bound parameters: look words up in slices.
+        for i in range(0, len(unique), 500):
+            part = unique[i : i + 500]
+            rows = self.db.execute(
+                f"SELECT word, row, df FROM vocab WHERE word IN ({','.join('?' * len(part))})", part
+            )
+            found.update({w: (int(r), int(df)) for w, r, df in rows})
+        return found
+
+    def vocabulary(self) -> Vocabulary:
+        rows = self.db.execute("SELECT word, row, df FROM vocab ORDER BY row").fetchall()
+        return Vocabulary(
+            [r[0] for r in rows],
+            np.asarray(self.word_vectors, dtype=np.float32),
+            [r[2] for r in rows],
+        )
 
     def articles(self, ids: Iterable[str]) -> dict[str, Article]:
         unique = list(dict.fromkeys(ids))

@@ -1,0 +1,215 @@
+"""Evaluation on the development sets: the seed questions and PIAF (SQuAD
+format). Used by scripts/evaluate.py and scripts/tune.py."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .clean import normalize
+from .embed import Encoder
+from .ingest import read_file
+from .lang import detect_language
+from .lexical import fold, terms
+from .pipeline import QAEngine
+from .records import Article
+from .settings import Settings
+from .store import IndexReader
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    lang: str
+    gold: tuple[str, ...] | None = None  # seed: substrings of the right sentence
+    article_id: str | None = None  # PIAF: the paragraph that answers it
+    span: tuple[int, int] | None = None  # PIAF: the answer's offsets in that article
+    answer: str | None = None  # expected short answer
+
+    @property
+    def answerable(self) -> bool:
+        return self.gold is not None or self.span is not None
+
+
+@dataclass
+class Outcome:
+    question: Question
+    ranked: list[tuple[str, int, int, str]]  # (article id, start, end, sentence), best first
+    answered: bool
+    confidence: float
+    short: str | None
+    ms: float
+
+    def right_at(self, k: int) -> bool:
+        q = self.question
+        for article_id, start, end, sentence in self.ranked[:k]:
+            if q.gold is not None and any(g in sentence for g in q.gold):
+                return True
+            if q.span is not None and article_id == q.article_id:
+                if start < q.span[1] and q.span[0] < end:
+                    return True
+        return False
+
+    def short_match(self) -> bool:
+        if self.question.answer is None:
+            return False
+        found = self.short or (self.ranked[0][3] if self.ranked else "")
+        return fold(self.question.answer) in fold(found)
+
+
+@dataclass
+class Report:
+    name: str
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def subset(self, lang: str | None = None, answerable: bool | None = True) -> list[Outcome]:
+        return [
+            o
+            for o in self.outcomes
+            if (lang is None or o.question.lang == lang)
+            and (answerable is None or o.question.answerable == answerable)
+        ]
+
+
+def load_seed(data: Path) -> tuple[Path, list[Question]]:
+    raw = json.loads((data / "seed-qa-dev.json").read_text())
+    questions = [
+        Question(
+            text=q["q"],
+            lang=q["lang"],
+            gold=tuple(q["gold"]) if q["gold"] else None,
+            answer=q.get("answer"),
+        )
+        for q in raw["questions"]
+    ]
+    return data / "seed-article.txt", questions
+
+
+def load_piaf(path: Path) -> tuple[list[Article], list[Question]]:
+    """Every paragraph as an article; every question with its answer span
+    re-located in the normalised text."""
+    raw = json.loads(path.read_text())
+    articles: list[Article] = []
+    questions: list[Question] = []
+    for doc in raw["data"]:
+        for n, para in enumerate(doc["paragraphs"]):
+            article_id = f"piaf-{len(articles)}"
+            text = normalize(para["context"]).strip()
+            articles.append(
+                Article(
+                    article_id, f"{doc['title']}", text, "fr", source=f"{path}#{doc['title']}/{n}"
+                )
+            )
+            for qa in para["qas"]:
+                ans = qa["answers"][0]
+                start = _locate(text, ans["text"], ans["answer_start"])
+                if start is None:
+                    continue
+                questions.append(
+                    Question(
+                        text=qa["question"],
+                        lang="fr",
+                        article_id=article_id,
+                        span=(start, start + len(normalize(ans["text"]))),
+                        answer=ans["text"],
+                    )
+                )
+    return articles, questions
+
+
+def _locate(text: str, answer: str, near: int) -> int | None:
+    answer = normalize(answer)
+    hits = []
+    at = text.find(answer)
+    while at >= 0:
+        hits.append(at)
+        at = text.find(answer, at + 1)
+    return min(hits, key=lambda h: abs(h - near)) if hits else None
+
+
+def seed_articles(data: Path) -> list[Article]:
+    path, _ = load_seed(data)
+    articles, _ = read_file(path)
+    return articles
+
+
+def run(
+    engine: QAEngine, questions: Sequence[Question], name: str, leave_out: bool = False
+) -> Report:
+    """Ask every question. With `leave_out`, each question's own article is hidden,
+    which turns PIAF into a set of hard unanswerable questions."""
+    report = Report(name)
+    k = 5
+    for q in questions:
+        exclude = frozenset([q.article_id]) if leave_out and q.article_id else frozenset()
+        started = time.perf_counter()
+        ranking = engine.rank(q.text, k, exclude)
+        answer = engine.ask(q.text) if not exclude else None
+        ms = (time.perf_counter() - started) * 1000
+        best = ranking.scored[0].score if ranking.scored else float("-inf")
+        question = q if not leave_out else Question(q.text, q.lang)
+        report.outcomes.append(
+            Outcome(
+                question=question,
+                ranked=[
+                    (s.article.id, s.sentence.start, s.sentence.end, s.text)
+                    for s in ranking.scored[:k]
+                ],
+                answered=best >= engine.abstain_threshold,
+                confidence=best,
+                short=answer.short_answer.text if answer and answer.short_answer else None,
+                ms=ms,
+            )
+        )
+    return report
+
+
+def bm25_baseline(reader: IndexReader, questions: Sequence[Question], name: str) -> Report:
+    """A plain BM25 sentence ranker (FTS5 over the same stemmed terms)."""
+    report = Report(name)
+    text_of: dict[str, str] = {}
+    for q in questions:
+        started = time.perf_counter()
+        lang = detect_language(q.text)
+        hits = reader.lexical_sentences(terms(q.text, lang), 5)
+        rows = reader.sentences([r for r, _ in hits])
+        ranked = []
+        for r, _ in hits:
+            s = rows[r]
+            if s.article_id not in text_of:
+                article = reader.article(s.article_id)
+                text_of[s.article_id] = article.text if article else ""
+            ranked.append((s.article_id, s.start, s.end, text_of[s.article_id][s.start : s.end]))
+        ms = (time.perf_counter() - started) * 1000
+        report.outcomes.append(
+            Outcome(q, ranked, bool(ranked), hits[0][1] if hits else 0.0, None, ms)
+        )
+    return report
+
+
+def rate(outcomes: list[Outcome], k: int) -> float:
+    return sum(o.right_at(k) for o in outcomes) / len(outcomes) if outcomes else float("nan")
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def build_engine(
+    articles: list[Article], index_dir: Path, encoder: Encoder, settings: Settings
+) -> QAEngine:
+    from .indexing import build_from_articles
+
+    build_from_articles(articles, index_dir, encoder, settings)
+    return QAEngine(index_dir, encoder, settings)

@@ -1,0 +1,181 @@
+"""Keep and drop rates of the cleaner on the development pages.
+
+For each page: the share of must-keep snippets found in the cleaned text (keep)
+and the share of chrome snippets absent from it (drop). Text dumps are cleaned
+by `clean_text`; HTML pages by `clean_html` and, for comparison, by plain
+`trafilatura.extract` with its default settings.
+
+    python scripts/eval_cleaning.py [--data ../shared/data] [--show PAGE]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from qa.clean import clean_html, clean_text, normalize
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Score:
+    """Snippet counts for one page (or a total)."""
+
+    kept: int
+    keep_total: int
+    dropped: int
+    drop_total: int
+
+    def __add__(self, other: Score) -> Score:
+        return Score(
+            self.kept + other.kept,
+            self.keep_total + other.keep_total,
+            self.dropped + other.dropped,
+            self.drop_total + other.drop_total,
+        )
+
+    @property
+    def keep_rate(self) -> float:
+        return self.kept / self.keep_total if self.keep_total else 1.0
+
+    @property
+    def drop_rate(self) -> float:
+        return self.dropped / self.drop_total if self.drop_total else 1.0
+
+
+ZERO = Score(0, 0, 0, 0)
+
+
+def fold(text: str) -> str:
+    """Matching key: NFC, every run of whitespace (no-break spaces included) one space.
+
+    The snippets were typed with plain spaces where pages print U+00A0 before
+    "!" or ":", and some end in a space that stood for a line break.
+    """
+    return " ".join(normalize(text).split())
+
+
+def score(text: str, expect: dict[str, list[str]]) -> Score:
+    """Count the snippets of `expect` that `text` keeps and drops."""
+    text = fold(text)
+    must = [fold(s) for s in expect.get("must_include", [])]
+    must_not = [fold(s) for s in expect.get("must_not_include", [])]
+    return Score(
+        sum(s in text for s in must),
+        len(must),
+        sum(s not in text for s in must_not),
+        len(must_not),
+    )
+
+
+def load(folder: Path) -> dict[str, dict[str, list[str]]]:
+    pages: dict[str, dict[str, list[str]]] = json.loads(
+        (folder / "expectations.json").read_text(encoding="utf-8")
+    )["pages"]
+    return pages
+
+
+def evaluate(
+    folder: Path, cleaners: dict[str, Callable[[str, str | None], str]]
+) -> dict[str, dict[str, Score]]:
+    """Per cleaner name, per page, the score of that cleaner's output."""
+    results: dict[str, dict[str, Score]] = {name: {} for name in cleaners}
+    for page, expect in sorted(load(folder).items()):
+        raw = (folder / page).read_text(encoding="utf-8")
+        url = expect.get("url")
+        for name, cleaner in cleaners.items():
+            results[name][page] = score(cleaner(raw, url if isinstance(url, str) else None), expect)
+    return results
+
+
+def trafilatura_with(
+    favor_precision: bool = False, favor_recall: bool = False, include_comments: bool = True
+) -> Callable[[str, str | None], str]:
+    """Plain trafilatura.extract with these settings (none given: its defaults, the baseline)."""
+
+    def run(html: str, url: str | None) -> str:
+        import trafilatura
+
+        text = trafilatura.extract(
+            html,
+            url=url,
+            favor_precision=favor_precision,
+            favor_recall=favor_recall,
+            include_comments=include_comments,
+        )
+        return normalize(text or "")
+
+    return run
+
+
+def text_cleaner(raw: str, _url: str | None) -> str:
+    return clean_text(raw).text
+
+
+def html_cleaner(html: str, url: str | None) -> str:
+    return clean_html(html, url).text
+
+
+def fmt(s: Score) -> str:
+    keep = f"{s.kept:>2}/{s.keep_total:<2} {s.keep_rate:6.1%}"
+    return f"{keep}  {s.dropped:>2}/{s.drop_total:<2} {s.drop_rate:6.1%}"
+
+
+def table(title: str, results: dict[str, dict[str, Score]]) -> None:
+    names = list(results)
+    print(f"\n{title}")
+    header = "".join(f" | {name:^29}" for name in names)
+    print(f"{'page':<40}{header}")
+    print(f"{'':<40}" + " | keep              drop         " * len(names))
+    pages = sorted(next(iter(results.values())))
+    for page in pages:
+        print(f"{page:<40}" + "".join(f" | {fmt(results[n][page]):<29}" for n in names))
+    totals = {n: sum(results[n].values(), ZERO) for n in names}
+    print(f"{'TOTAL':<40}" + "".join(f" | {fmt(totals[n]):<29}" for n in names))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=ROOT.parent / "shared" / "data",
+        help="folder with text/ and html/ (default: ../shared/data from the project root)",
+    )
+    parser.add_argument("--show", help="print the cleaned text of this page (file name)")
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="also score trafilatura with favor_precision, favor_recall, no comments",
+    )
+    args = parser.parse_args(argv)
+    data: Path = args.data
+    if args.show:
+        folder = data / ("html" if args.show.endswith(".html") else "text")
+        raw = (folder / args.show).read_text(encoding="utf-8")
+        cleaned = clean_html(raw) if args.show.endswith(".html") else clean_text(raw)
+        print(f"title: {cleaned.title!r}\ncredit: {cleaned.credit!r}\ndate: {cleaned.date!r}\n")
+        print(cleaned.text)
+        return 0
+    table("Text dumps (clean_text)", evaluate(data / "text", {"clean_text": text_cleaner}))
+    html_cleaners = {"clean_html": html_cleaner, "trafilatura default": trafilatura_with()}
+    if args.variants:
+        html_cleaners |= {
+            "traf. favor_precision": trafilatura_with(favor_precision=True),
+            "traf. favor_recall": trafilatura_with(favor_recall=True),
+            "traf. no comments": trafilatura_with(include_comments=False),
+        }
+    table("HTML pages", evaluate(data / "html", html_cleaners))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

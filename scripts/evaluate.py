@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Evaluate answers on the development sets and print one table.
+
+Rank-1/rank-5: the cited sentence (first, or any of the first five) is right.
+Seed: right when it contains a gold string. PIAF: right when it overlaps the
+gold answer span. Abstention: on unanswerable seed questions, and on PIAF
+questions asked with their own paragraph left out of the index (hard
+negatives). A plain BM25 sentence ranker runs on the same data as baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+
+from qa import evaluation as ev
+from qa.embed import load_encoder
+from qa.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="dev data folder")
+    parser.add_argument("--model", default=Settings().model, help="encoder")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    encoder = load_encoder(args.model, settings.encoder_threads())
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        _, seed_questions = ev.load_seed(args.data)
+        seed = ev.build_engine(ev.seed_articles(args.data), Path(tmp) / "seed", encoder, settings)
+        seed_report = ev.run(seed, seed_questions, "seed")
+        seed_bm25 = ev.bm25_baseline(seed.reader, seed_questions, "seed BM25")
+
+        articles, piaf_questions = ev.load_piaf(args.data / "piaf" / "piaf-dev.json")
+        piaf = ev.build_engine(articles, Path(tmp) / "piaf", encoder, settings)
+        piaf_report = ev.run(piaf, piaf_questions, "piaf")
+        piaf_bm25 = ev.bm25_baseline(piaf.reader, piaf_questions, "piaf BM25")
+        piaf_out = ev.run(piaf, piaf_questions, "piaf left out", leave_out=True)
+
+    for report, baseline in ((seed_report, seed_bm25), (piaf_report, piaf_bm25)):
+        for lang in ("fr", "en"):
+            ours = report.subset(lang)
+            if not ours:
+                continue
+            base = baseline.subset(lang)
+            abstained = sum(not o.answered for o in ours)
+            rows.append(
+                [
+                    f"{report.name} {lang}",
+                    str(len(ours)),
+                    f"{ev.rate(ours, 1):.1%}",
+                    f"{ev.rate(ours, 5):.1%}",
+                    f"{ev.rate(base, 1):.1%}",
+                    f"{ev.rate(base, 5):.1%}",
+                    f"{ev.rate(ours, 1) / ev.rate(base, 1):.2f}x" if ev.rate(base, 1) else "-",
+                    f"{abstained}/{len(ours)}",
+                    f"{sum(o.short_match() for o in ours) / len(ours):.1%}",
+                    f"{ev.median([o.ms for o in ours]):.1f}",
+                    f"{ev.percentile([o.ms for o in ours], 95):.1f}",
+                ]
+            )
+    unanswerable = seed_report.subset(answerable=False)
+    table = _table(
+        ["set", "n", "rank-1", "rank-5", "BM25 r1", "BM25 r5", "r1/BM25", "abstained", "short ans", "p50 ms", "p95 ms"],
+        rows,
+        args.markdown,
+    )
+    print(table)
+    seed_abstained = sum(not o.answered for o in unanswerable)
+    out_abstained = sum(not o.answered for o in piaf_out.outcomes)
+    print(
+        f"\nunanswerable: seed {seed_abstained}/{len(unanswerable)} abstained; "
+        f"PIAF with own paragraph left out {out_abstained}/{len(piaf_out.outcomes)} "
+        f"({out_abstained / len(piaf_out.outcomes):.1%}) abstained "
+        f"(threshold {seed.abstain_threshold:.2f})"
+    )
+    answerable = seed_report.subset() + piaf_report.subset()
+    print(f"answerable answered: {sum(o.answered for o in answerable)}/{len(answerable)}")
+    return 0
+
+
+def _table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*header), *(fmt.format(*r) for r in rows)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
