@@ -49,9 +49,9 @@ class Outcome:
         for article_id, start, end, sentence in self.ranked[:k]:
             if q.gold is not None and any(g in sentence for g in q.gold):
                 return True
-            if q.span is not None and article_id == q.article_id:
-                if start < q.span[1] and q.span[0] < end:
-                    return True
+            same = q.span is not None and article_id == q.article_id
+            if same and start < q.span[1] and q.span[0] < end:  # type: ignore[index]
+                return True
         return False
 
     def short_match(self) -> bool:
@@ -199,7 +199,7 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def median(values: list[float]) -> float:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-
-import numpy as np
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from .answer import AnswerWeights, ScoredSentence, citations, score_sentences, short_answer
 from .embed import Encoder, load_encoder

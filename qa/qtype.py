@@ -35,7 +35,13 @@ _QUESTION_TYPES: list[tuple[str, re.Pattern[str]]] = [
     ),
     (
         PERSON,
-        re.compile(r"(^|\b)(qui|par qui|à qui|avec qui|de qui|who|whom|whose)\b", re.I),
+        # "qui" asks for a person at the start or after a preposition; in
+        # "qu'est-ce qui" or "les empires qui" it is a relative pronoun.
+        re.compile(
+            r"^\W*(qui|who|whom|whose)\b|\b(par|à|a|avec|de|pour|contre|chez|to|by|with|for) "
+            r"(qui|whom)\b",
+            re.I,
+        ),
     ),
     (
         PLACE,
@@ -89,6 +95,10 @@ _PERSON_SPAN = re.compile(
 _PLACE_SPAN = re.compile(
     rf"\b(?:à|au|aux|en|dans|vers|at|in)\s(?:(?:le|la|les|l'|the)\s?)?{_CAPITALISED}(?:\s(?:de\s|du\s|des\s)?{_CAPITALISED})*"
 )
+_SENTENCE_OPENERS = frozenset(
+    "le la les l un une des ce cette ces il elle ils elles en au aux dans pour par sur the a an "
+    "this that these those he she it they in on at for by".split()
+)
 _SPAN_PATTERNS = {
     TIME: _TIME_SPAN,
     DATE: _DATE_SPAN,
@@ -120,12 +130,10 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
     for m in pattern.finditer(sentence):
         start = m.start()
         text = m.group(0).rstrip(" ,.")
-        if kind == PERSON and start == 0:
-            # A sentence's first word is capitalised anyway: only trust it
-            # when the run is still a name without it.
-            rest = re.match(rf"{_CAPITALISED}\s", text)
-            if rest and len(text.split()) < 3:
-                continue
+        if kind == PERSON and start == 0 and text.split()[0].lower() in _SENTENCE_OPENERS:
+            # A capitalised article or pronoun opening the sentence is no name.
+            text = text.split(maxsplit=1)[1] if len(text.split()) > 2 else ""
+            start = m.end() - len(m.group(0)) + m.group(0).find(text) if text else start
         if text:
             spans.append(Span(start, start + len(text), text))
     return spans

@@ -43,7 +43,8 @@ class Settings:
         for f in fields(cls):
             raw = env.get(env_name(f.name))
             if raw is not None and raw != "":
-                values[f.name] = type(f.default)(raw)
+                kind: type = type(f.default)
+                values[f.name] = kind(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)
 

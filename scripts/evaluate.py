@@ -22,11 +22,28 @@ from qa.embed import load_encoder
 from qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+HEADER = [
+    "set",
+    "n",
+    "rank-1",
+    "rank-5",
+    "BM25 r1",
+    "BM25 r5",
+    "r1/BM25",
+    "abstained",
+    "short ans",
+    "p50 ms",
+    "p95 ms",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="dev data folder")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", type=Path, default=ROOT.parent / "shared" / "data", help="dev data folder"
+    )
     parser.add_argument("--model", default=Settings().model, help="encoder")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args(argv)
@@ -69,7 +86,19 @@ def main(argv: list[str] | None = None) -> int:
             )
     unanswerable = seed_report.subset(answerable=False)
     table = _table(
-        ["set", "n", "rank-1", "rank-5", "BM25 r1", "BM25 r5", "r1/BM25", "abstained", "short ans", "p50 ms", "p95 ms"],
+        [
+            "set",
+            "n",
+            "rank-1",
+            "rank-5",
+            "BM25 r1",
+            "BM25 r5",
+            "r1/BM25",
+            "abstained",
+            "short ans",
+            "p50 ms",
+            "p95 ms",
+        ],
         rows,
         args.markdown,
     )
