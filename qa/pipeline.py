@@ -69,8 +69,6 @@ class QAEngine:
         self.tuning = tuning or Tuning()
         self._reader = self._open()
         self._reload_lock = threading.Lock()
-        # The first encode loads weights lazily (~0.7 s): pay it at start, not on a request.
-        self.encoder.encode(["warm-up"])
 
     @classmethod
     def load(cls, settings: Settings, encoder: Encoder | None = None) -> QAEngine:

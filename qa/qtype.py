@@ -136,4 +136,19 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
             start = m.end() - len(m.group(0)) + m.group(0).find(text) if text else start
         if text:
             spans.append(Span(start, start + len(text), text))
-    return spans
+    return _join_lists(sentence, spans) if kind in (PERSON, PLACE) else spans
+
+
+_LIST_GLUE = re.compile(r"\s*(?:,|et|and|&|ou|or)\s*")
+
+
+def _join_lists(sentence: str, spans: list[Span]) -> list[Span]:
+    """ "John Kerry et Sergueï Lavrov" is one answer, not two."""
+    joined: list[Span] = []
+    for span in spans:
+        last = joined[-1] if joined else None
+        if last and _LIST_GLUE.fullmatch(sentence[last.end : span.start]):
+            joined[-1] = Span(last.start, span.end, sentence[last.start : span.end])
+        else:
+            joined.append(span)
+    return joined

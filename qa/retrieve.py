@@ -97,7 +97,7 @@ def retrieve_chunks(
     # Dense cosines of chunks found only lexically (cheap: pool-sized).
     missing = [r for r in rows if r not in dense_hits]
     if missing:
-        vectors = np.stack([reader.chunk_index.reconstruct(int(r)) for r in missing])
+        vectors = np.asarray(reader.chunk_vectors[missing], dtype=np.float32)
         for r, s in zip(missing, vectors @ query.vector, strict=True):
             dense_hits[r] = float(s)
     scored = []

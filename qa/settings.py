@@ -24,6 +24,15 @@ class Settings:
     threads: int = _setting(0, "Encoder threads; 0 means the machine's core count.")
     chunk_size: int = _setting(600, "Target chunk length in characters (whole sentences).")
     chunk_overlap: int = _setting(150, "Characters of overlap between consecutive chunks.")
+    store: str = _setting(
+        "faiss",
+        "Where chunks are searched: 'faiss' (files in the index folder) or 'milvus'.",
+    )
+    milvus_uri: str = _setting(
+        "",
+        "Milvus address for --store milvus: http://host:19530, or a local file "
+        "path for Milvus Lite (default: <index>/milvus.db).",
+    )
     top_k: int = _setting(5, "Passages returned and read per question.")
     max_top_k: int = _setting(50, "Largest top_k a caller may ask for.")
     max_question_chars: int = _setting(2000, "Longest question accepted, in characters.")

@@ -6,7 +6,8 @@ Layout of an index folder `DIR`:
 
     DIR/current -> builds/<build_id>      (symlink, swapped atomically)
     DIR/builds/<build_id>/meta.json
-                          chunks.faiss    (row i = chunks.row i)
+                          chunks.faiss    (row i = chunks.row i; exact or approximate search)
+                          chunks.npy      (row i = chunks.row i, float32, unit rows: exact vectors)
                           sentences.npy   (row i = sentences.row i, float32, unit rows)
                           words.npy       (row i = vocab.row i: content-word vectors)
                           store.sqlite
@@ -36,10 +37,19 @@ import numpy as np
 
 from .errors import EncoderMismatch, IndexMismatch, IndexMissing
 from .records import Article, Chunk, Sentence
+from .search import (
+    ChunkSearch,
+    FaissBackend,
+    SearchBackend,
+    drop_search,
+    fts_search,
+    open_search,
+)
 
 FORMAT_VERSION = 1
 META = "meta.json"
 CHUNKS_FAISS = "chunks.faiss"
+CHUNKS_NPY = "chunks.npy"
 SENTENCES_NPY = "sentences.npy"
 SQLITE = "store.sqlite"
 WORDS_NPY = "words.npy"
@@ -150,12 +160,16 @@ def write_build(
     vocabulary: Vocabulary,
     encoder: dict[str, Any],
     chunking: dict[str, Any],
+    backend: SearchBackend | None = None,
 ) -> Path:
     """Write a whole build for `items` and publish it as `index_dir/current`.
 
     Until the final symlink swap nothing a reader opens changes; an interrupted
     build leaves only a `builds/.tmp-*` folder that the next build removes.
+    An external search `backend` (Milvus) gets the build's chunks before the
+    swap, so a reader never sees a build whose search is not there yet.
     """
+    backend = backend or FaissBackend()
     builds = index_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     build_id = new_build_id()
@@ -166,9 +180,12 @@ def write_build(
     sentence_vectors = _stack([i.sentence_vectors for i in items], dim)
     kind = faiss_kind(len(chunk_vectors))
     faiss.write_index(make_faiss_index(chunk_vectors, kind), str(tmp / CHUNKS_FAISS))
+    np.save(tmp / CHUNKS_NPY, chunk_vectors)
     np.save(tmp / SENTENCES_NPY, sentence_vectors)
     np.save(tmp / WORDS_NPY, _stack([vocabulary.vectors], dim))
     _write_sqlite(tmp / SQLITE, items, vocabulary)
+    chunk_terms = [t for i in items for t in i.chunk_terms]
+    search = backend.publish(build_id, chunk_vectors, chunk_terms)
     meta = {
         "format_version": FORMAT_VERSION,
         "build_id": build_id,
@@ -178,6 +195,7 @@ def write_build(
         "faiss": {"kind": kind, "metric": "inner_product", "hnsw_m": HNSW_M}
         if kind == "hnsw"
         else {"kind": kind, "metric": "inner_product"},
+        "search": search,
         "counts": {
             "articles": len(items),
             "chunks": len(chunk_vectors),
@@ -186,7 +204,7 @@ def write_build(
         },
         "files": {
             name: (tmp / name).stat().st_size
-            for name in (CHUNKS_FAISS, SENTENCES_NPY, WORDS_NPY, SQLITE)
+            for name in (CHUNKS_FAISS, CHUNKS_NPY, SENTENCES_NPY, WORDS_NPY, SQLITE)
         },
     }
     (tmp / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
@@ -293,6 +311,8 @@ def _prune(index_dir: Path, keep: Path, keep_previous: int = 1) -> None:
         stale.unlink(missing_ok=True)
     old = sorted((p for p in builds.iterdir() if p.is_dir() and p != keep), key=lambda p: p.name)
     for p in old[: max(0, len(old) - keep_previous)]:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            drop_search(json.loads((p / META).read_text()).get("search") or {})
         shutil.rmtree(p, ignore_errors=True)
 
 
@@ -346,10 +366,14 @@ class IndexReader:
             self.chunk_index, "hnsw"
         ):
             self.chunk_index.hnsw.efSearch = HNSW_EF_SEARCH
+        self.chunk_vectors = _read_npy(self.path / CHUNKS_NPY)
         self.sentence_vectors = _read_npy(self.path / SENTENCES_NPY)
         self.word_vectors = _read_npy(self.path / WORDS_NPY)
         self._local = threading.local()
         self._check()
+        self.search: ChunkSearch = open_search(
+            self.meta.get("search") or {"kind": "faiss"}, self.chunk_index, lambda: self.db
+        )
 
     # -- consistency
 
@@ -361,6 +385,11 @@ class IndexReader:
                 f"{where / CHUNKS_FAISS}: holds {self.chunk_index.ntotal} vectors of dimension "
                 f"{self.chunk_index.d}, meta.json says {counts['chunks']} of {self.dim}. "
                 "Rebuild the index."
+            )
+        if self.chunk_vectors.shape != (counts["chunks"], self.dim):
+            raise IndexMismatch(
+                f"{where / CHUNKS_NPY}: shape {self.chunk_vectors.shape}, meta.json says "
+                f"({counts['chunks']}, {self.dim}). Rebuild the index."
             )
         if self.sentence_vectors.shape != (counts["sentences"], self.dim):
             raise IndexMismatch(
@@ -421,33 +450,18 @@ class IndexReader:
     def counts(self) -> dict[str, int]:
         return dict(self.meta["counts"])
 
-    # -- dense
+    # -- search
 
     def search_chunks(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(chunk row, cosine) for the k nearest chunks, best first."""
-        if k <= 0 or self.chunk_index.ntotal == 0:
-            return []
-        scores, rows = self.chunk_index.search(vector.reshape(1, -1).astype(np.float32), k)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
-
-    # -- lexical (FTS5 BM25; lower bm25() is better, so scores are negated)
+        return self.search.dense(vector, k)
 
     def lexical_chunks(self, terms: Iterable[str], k: int) -> list[tuple[int, float]]:
-        return self._fts("chunks_fts", terms, k)
+        """(chunk row, BM25) for the k chunks best matching any of `terms`."""
+        return self.search.lexical(list(terms), k)
 
     def lexical_sentences(self, terms: Iterable[str], k: int) -> list[tuple[int, float]]:
-        return self._fts("sentences_fts", terms, k)
-
-    def _fts(self, table: str, terms: Iterable[str], k: int) -> list[tuple[int, float]]:
-        query = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms) if t)
-        if not query or k <= 0:
-            return []
-        rows = self.db.execute(
-            f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ? "
-            "ORDER BY bm25(" + table + ") LIMIT ?",
-            (query, k),
-        ).fetchall()
-        return [(int(r), float(s)) for r, s in rows]
+        return fts_search(self.db, "sentences_fts", list(terms), k)
 
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
         """In how many sentences each term occurs."""
@@ -579,7 +593,7 @@ class IndexReader:
         s_terms = self._terms("sentences_fts", [s.row for s in srows])
         c_terms = self._terms("chunks_fts", [r[0] for r in crows])
         chunk_vectors = (
-            np.stack([self.chunk_index.reconstruct(int(r[0])) for r in crows])
+            np.asarray(self.chunk_vectors[[int(r[0]) for r in crows]], dtype=np.float32)
             if crows
             else np.zeros((0, self.dim), np.float32)
         )

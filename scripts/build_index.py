@@ -40,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model", help=f"encoder (default: the index's own, else {defaults.model})"
     )
+    parser.add_argument(
+        "--store",
+        choices=("faiss", "milvus"),
+        default=defaults.store,
+        help="where chunks are searched (a new build only; --add/--remove keep the index's)",
+    )
+    parser.add_argument("--milvus-uri", default=defaults.milvus_uri, help="Milvus address or file")
     parser.add_argument("--chunk-size", type=int, default=defaults.chunk_size)
     parser.add_argument("--chunk-overlap", type=int, default=defaults.chunk_overlap)
     parser.add_argument(
@@ -54,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"index already built in {args.index}/; nothing to do")
         return 0
     settings = Settings.from_env(
-        index_dir=str(args.index), chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap
+        index_dir=str(args.index),
+        chunk_size=args.chunk_size,
+        chunk_overlap=args.chunk_overlap,
+        store=args.store,
+        milvus_uri=args.milvus_uri,
     )
     bar = tqdm(unit="text", desc="encoding", disable=args.quiet or None, file=sys.stderr)
 
