@@ -22,20 +22,20 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 # build on local disk here; installed first so pip never pulls a CUDA build.
 $(VENV)/.test: pyproject.toml $(VENV)/.runtime
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[st,test]'
+	$(BIN)/pip install -q -e '.[st,milvus,test]'
 	touch $@
 
 # Headless Chromium for the browser test (Debian package, no download).
 /usr/bin/chromium:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
-$(INDEX)/meta.json: | $(VENV)/.runtime
+$(INDEX)/current/meta.json: | $(VENV)/.runtime
 	$(BIN)/python scripts/build_index.py --corpus $(CORPUS) --index $(INDEX)
 
 build-index: $(VENV)/.runtime
 	$(BIN)/python scripts/build_index.py --corpus $(CORPUS) --index $(INDEX)
 
-run: $(VENV)/.runtime $(INDEX)/meta.json
+run: $(VENV)/.runtime $(INDEX)/current/meta.json
 	$(BIN)/python scripts/serve.py --index $(INDEX) --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.test /usr/bin/chromium

@@ -53,12 +53,33 @@ CHUNKS_NPY = "chunks.npy"
 SENTENCES_NPY = "sentences.npy"
 SQLITE = "store.sqlite"
 WORDS_NPY = "words.npy"
-# Below this many chunks search is exact; above it HNSW (recall@10 >= 0.95,
-# measured by scripts/bench_scale.py), because exact search grows linearly.
+# Below this many chunks search is exact (flat); from it on, IVF with an 8-bit
+# scalar quantiser. Why 50,000: exact search costs ~0.13 ms per 1,000 vectors for
+# one query on one core (measured: 6.5 ms p50 / 8.4 ms p95 at 50k, 16.6 ms p95 at
+# 100k), so past 50k it would eat most of a 10 ms budget, while IVF-SQ8 keeps
+# recall@10 >= 0.97 against exact search at ~0.5 ms (scripts/bench_scale.py,
+# docs/scaling.md). Dev corpora (< 1k chunks) stay exact.
+IVF_THRESHOLD = 50_000
+# IVF: nlist ~ 2·sqrt(n) rounded to a power of two (2048 at 1M: k-means on a
+# 2-core machine trains in ~40 s, where 4096 lists took ~3 min for no recall
+# gain); trained on a fixed-seed sample of IVF_TRAIN_PER_LIST points per list.
+IVF_MIN_LISTS = 256
+IVF_MAX_LISTS = 8192
+IVF_TRAIN_PER_LIST = 50
+# Lists probed per query: 1/32 of them, at least 32 (recall@10 0.98 at 1M).
+IVF_PROBE_FRACTION = 32
+IVF_MIN_PROBE = 32
+# HNSW over the same 8-bit codes ('hnsw_sq8'): not picked by `faiss_kind` (on
+# 2 cores it builds several times slower than IVF, every add rebuilds the index,
+# and it held no recall or latency edge), but it can be built for comparison
+# and builds made with it, or with HNSW by earlier versions, still open.
+# qa.milvus uses the HNSW constants for the Milvus index (its own FLAT -> HNSW
+# switch at HNSW_THRESHOLD).
 HNSW_THRESHOLD = 200_000
 HNSW_M = 32
 HNSW_EF_SEARCH = 128
 HNSW_EF_CONSTRUCTION = 80
+HNSW_TRAIN_SIZE = 100_000  # rows that fit the scalar quantiser's ranges
 
 SCHEMA = """
 CREATE TABLE articles (
@@ -134,24 +155,84 @@ def new_build_id() -> str:
 
 
 def faiss_kind(n_vectors: int) -> str:
-    return "hnsw" if n_vectors >= HNSW_THRESHOLD else "flat"
+    """The FAISS structure for `n_vectors` chunks: 'flat' (exact) or 'ivf_sq8'."""
+    return "ivf_sq8" if n_vectors >= IVF_THRESHOLD else "flat"
+
+
+def ivf_lists(n_vectors: int) -> int:
+    """IVF lists for `n_vectors`: a power of two near 2·sqrt(n)."""
+    target = 2 * max(n_vectors, 1) ** 0.5
+    return int(min(IVF_MAX_LISTS, max(IVF_MIN_LISTS, 2 ** round(np.log2(target)))))
+
+
+def ivf_probes(nlist: int) -> int:
+    return min(nlist, max(IVF_MIN_PROBE, nlist // IVF_PROBE_FRACTION))
+
+
+def faiss_meta(kind: str, n_vectors: int) -> dict[str, Any]:
+    """What meta.json records about the chunk index (its "faiss" entry)."""
+    meta: dict[str, Any] = {"kind": kind, "metric": "inner_product"}
+    if kind == "ivf_sq8":
+        nlist = ivf_lists(n_vectors)
+        meta |= {
+            "nlist": nlist,
+            "nprobe": ivf_probes(nlist),
+            "quantizer": "QT_8bit",
+            "train_size": min(n_vectors, nlist * IVF_TRAIN_PER_LIST),
+        }
+    elif kind == "hnsw_sq8":
+        meta |= {
+            "hnsw_m": HNSW_M,
+            "ef_construction": HNSW_EF_CONSTRUCTION,
+            "ef_search": HNSW_EF_SEARCH,
+            "quantizer": "QT_8bit",
+        }
+    return meta
 
 
 def make_faiss_index(vectors: np.ndarray, kind: str) -> faiss.Index:
-    """An inner-product index over unit rows (so scores are cosines)."""
-    dim = vectors.shape[1]
+    """An inner-product index over unit rows (so scores are cosines, exact for
+    'flat', 8-bit quantised for the others). Its parameters: `faiss_meta`."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    n, dim = vectors.shape
+    params = faiss_meta(kind, n)
     index: faiss.Index
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    elif kind == "ivf_sq8":
+        coarse = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFScalarQuantizer(
+            coarse, dim, params["nlist"], faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        index.nprobe = params["nprobe"]  # stored in the file too
+        index.train(_training_sample(vectors, params["train_size"]))
+    elif kind == "hnsw_sq8":
+        sq8: Any = faiss.ScalarQuantizer.QT_8bit  # (typed as a ScalarQuantizer by the stub)
+        index = faiss.IndexHNSWSQ(dim, sq8, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.train(_training_sample(vectors, HNSW_TRAIN_SIZE))
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
     else:
         raise ValueError(f"unknown FAISS index kind {kind!r}")
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    if n:
+        index.add(vectors)
     return index
+
+
+def set_search_params(index: faiss.Index, meta: dict[str, Any]) -> None:
+    """Search-time parameters of a loaded chunk index, from meta.json's "faiss"."""
+    if isinstance(index, faiss.IndexIVF):
+        index.nprobe = int(meta.get("nprobe", index.nprobe))
+    elif hasattr(index, "hnsw"):
+        index.hnsw.efSearch = int(meta.get("ef_search", HNSW_EF_SEARCH))
+
+
+def _training_sample(vectors: np.ndarray, size: int) -> np.ndarray:
+    """A fixed-seed sample of rows (the same vectors always train the same index)."""
+    if size >= len(vectors):
+        return vectors
+    rows = np.sort(np.random.default_rng(0).choice(len(vectors), size, replace=False))
+    return vectors[rows]
 
 
 def write_build(
@@ -186,32 +267,35 @@ def write_build(
     _write_sqlite(tmp / SQLITE, items, vocabulary)
     chunk_terms = [t for i in items for t in i.chunk_terms]
     search = backend.publish(build_id, chunk_vectors, chunk_terms)
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "build_id": build_id,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "encoder": {"name": encoder["name"], "dim": dim},
-        "chunking": chunking,
-        "faiss": {"kind": kind, "metric": "inner_product", "hnsw_m": HNSW_M}
-        if kind == "hnsw"
-        else {"kind": kind, "metric": "inner_product"},
-        "search": search,
-        "counts": {
-            "articles": len(items),
-            "chunks": len(chunk_vectors),
-            "sentences": len(sentence_vectors),
-            "words": len(vocabulary.words),
-        },
-        "files": {
-            name: (tmp / name).stat().st_size
-            for name in (CHUNKS_FAISS, CHUNKS_NPY, SENTENCES_NPY, WORDS_NPY, SQLITE)
-        },
-    }
-    (tmp / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-    _fsync_folder(tmp)
-    final = builds / build_id
-    os.rename(tmp, final)
-    _publish(index_dir, final)
+    try:
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "build_id": build_id,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "encoder": {"name": encoder["name"], "dim": dim},
+            "chunking": chunking,
+            "faiss": faiss_meta(kind, len(chunk_vectors)),
+            "search": search,
+            "counts": {
+                "articles": len(items),
+                "chunks": len(chunk_vectors),
+                "sentences": len(sentence_vectors),
+                "words": len(vocabulary.words),
+            },
+            "files": {
+                name: (tmp / name).stat().st_size
+                for name in (CHUNKS_FAISS, CHUNKS_NPY, SENTENCES_NPY, WORDS_NPY, SQLITE)
+            },
+        }
+        (tmp / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        _fsync_folder(tmp)
+        final = builds / build_id
+        os.rename(tmp, final)
+        _publish(index_dir, final)
+    except BaseException:
+        # The build never went live: free what it published outside its folder.
+        drop_search(search)
+        raise
     _prune(index_dir, keep=final)
     return final
 
@@ -362,10 +446,7 @@ class IndexReader:
         self.build_id: str = self.meta["build_id"]
         self.dim: int = int(self.meta["encoder"]["dim"])
         self.chunk_index = _read_faiss(self.path / CHUNKS_FAISS)
-        if self.chunk_index.metric_type == faiss.METRIC_INNER_PRODUCT and hasattr(
-            self.chunk_index, "hnsw"
-        ):
-            self.chunk_index.hnsw.efSearch = HNSW_EF_SEARCH
+        set_search_params(self.chunk_index, self.meta.get("faiss") or {})
         self.chunk_vectors = _read_npy(self.path / CHUNKS_NPY)
         self.sentence_vectors = _read_npy(self.path / SENTENCES_NPY)
         self.word_vectors = _read_npy(self.path / WORDS_NPY)
@@ -441,6 +522,7 @@ class IndexReader:
         return conn
 
     def close(self) -> None:
+        getattr(self.search, "close", lambda: None)()
         conn = getattr(self._local, "db", None)
         if conn is not None:
             conn.close()

@@ -1,0 +1,284 @@
+"""The Milvus store (qa.milvus) against Milvus Lite: the same corpus built with
+both stores answers alike, meta.json describes the collection, a missing or
+partial collection is named, and --add/--remove publish and drop collections."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install -e '.[milvus]')")
+pytest.importorskip(
+    "milvus_lite", reason="milvus-lite is not installed (pip install -e '.[milvus]')"
+)
+
+from helpers import DATA, FRENCH_ARTICLE, PIAF, SEED, encoder
+from pymilvus import MilvusClient
+
+from qa import indexing
+from qa.embed import Encoder
+from qa.errors import IndexMismatch
+from qa.evaluation import Question, load_piaf, load_seed
+from qa.ingest import read_file
+from qa.lexical import terms
+from qa.milvus import MilvusBackend, MilvusSearch, collection_name, drop
+from qa.pipeline import QAEngine
+from qa.settings import Settings
+from qa.store import IndexReader
+
+PIAF_SAMPLE = 3  # every 3rd PIAF question: 312 of 934, a fixed sample
+AGREEMENT = 0.95
+LANTERN_QUESTION = "Combien de visiteurs le festival des lanternes a-t-il attirés ?"
+
+
+class MemoEncoder:
+    """The real encoder, remembering every vector: the second store's build and
+    questions reuse the first's, so the comparison costs one encoding."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.seen: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in self.seen]
+        if new:
+            self.seen.update(zip(new, self.inner.encode(new), strict=True))
+        return np.stack([self.seen[t] for t in texts]) if texts else self.inner.encode(texts)
+
+
+@dataclass(frozen=True)
+class Stores:
+    faiss: Path
+    milvus: Path
+    uri: str
+    encoder: MemoEncoder
+    questions: list[Question]
+
+    def engine(self, store: str) -> QAEngine:
+        index = self.faiss if store == "faiss" else self.milvus
+        return QAEngine(index, self.encoder, settings(index, store, self.uri))
+
+
+def settings(index: Path, store: str = "milvus", uri: str = "") -> Settings:
+    return Settings(index_dir=str(index), store=store, milvus_uri=uri)
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
+    """The seed article and the PIAF paragraphs, built once with each store."""
+    root = tmp_path_factory.mktemp("milvus")
+    seed_articles, _ = read_file(SEED)
+    piaf_articles, piaf_questions = load_piaf(PIAF)
+    _, seed_questions = load_seed(DATA)
+    articles = seed_articles + piaf_articles
+    memo = MemoEncoder(encoder())
+    uri = str(root / "milvus.db")
+    for store in ("faiss", "milvus"):
+        index = root / store
+        report = indexing.build_from_articles(articles, index, memo, settings(index, store, uri))
+        assert report.errors == []
+    questions = seed_questions + piaf_questions[::PIAF_SAMPLE]
+    return Stores(root / "faiss", root / "milvus", uri, memo, questions)
+
+
+def meta_of(index: Path) -> dict:
+    return json.loads((index / "current" / "meta.json").read_text())
+
+
+def collections(uri: str) -> set[str]:
+    client = MilvusClient(uri=uri)
+    try:
+        return set(client.list_collections())
+    finally:
+        client.close()
+
+
+# ---------------------------------------------------------------- the two stores agree
+
+
+def test_both_stores_cite_the_same_rank1_sentence(stores: Stores) -> None:
+    faiss_engine, milvus_engine = stores.engine("faiss"), stores.engine("milvus")
+    assert milvus_engine.reader.search.kind == "milvus"
+    same = 0
+    differ = []
+    for q in stores.questions:
+        a, b = faiss_engine.rank(q.text, 5).scored, milvus_engine.rank(q.text, 5).scored
+        first_a = (a[0].article.id, a[0].sentence.start) if a else None
+        first_b = (b[0].article.id, b[0].sentence.start) if b else None
+        same += first_a == first_b
+        if first_a != first_b:
+            differ.append(q.text)
+    rate = same / len(stores.questions)
+    print(f"\nrank-1 cited sentence identical for {same}/{len(stores.questions)} = {rate:.1%}")
+    assert rate >= AGREEMENT, differ[:10]
+
+
+# ---------------------------------------------------------------- meta.json and the reader
+
+
+def test_meta_records_the_milvus_collection(stores: Stores) -> None:
+    meta = meta_of(stores.milvus)
+    search = meta["search"]
+    assert search["kind"] == "milvus"
+    assert search["uri"] == str(Path(stores.uri).resolve())
+    assert search["collection"] == collection_name(meta["build_id"])
+    assert search["count"] == meta["counts"]["chunks"] > 300
+    assert search["dim"] == meta["encoder"]["dim"]
+    assert search["index"] == "FLAT"
+    assert search["collection"] in collections(stores.uri)
+    assert meta_of(stores.faiss)["search"] == {"kind": "faiss"}
+    reader = IndexReader(stores.milvus)
+    assert reader.search.kind == "milvus"
+    assert IndexReader(stores.faiss).search.kind == "faiss"
+
+
+def test_dense_and_lexical_rows_are_in_range_and_match_faiss(stores: Stores) -> None:
+    milvus, faiss = IndexReader(stores.milvus), IndexReader(stores.faiss)
+    n = milvus.counts["chunks"]
+    question = "Quand la coalition s'est-elle réunie à Paris ?"
+    vector = stores.encoder.encode([question])[0]
+    dense = milvus.search.dense(vector, 10)
+    assert len(dense) == 10
+    assert all(0 <= r < n for r, _ in dense)
+    scores = [s for _, s in dense]
+    assert scores == sorted(scores, reverse=True)
+    # FLAT inner product on both sides: the same chunks, the same cosines.
+    expected = faiss.search.dense(vector, 10)
+    assert [r for r, _ in dense] == [r for r, _ in expected]
+    assert np.allclose(scores, [s for _, s in expected], atol=1e-5)
+
+    query_terms = terms(question, "fr")
+    lexical = milvus.search.lexical(query_terms, 10)
+    assert lexical and all(0 <= r < n for r, _ in lexical)
+    scores = [s for _, s in lexical]
+    assert all(s > 0 for s in scores) and scores == sorted(scores, reverse=True)
+    # Every hit holds a question term (any term may match, as with FTS5).
+    held = milvus.chunk_terms([r for r, _ in lexical])
+    assert all(held[r] & set(query_terms) for r, _ in lexical)
+    fts = {r for r, _ in faiss.search.lexical(query_terms, 10)}
+    assert len(fts & {r for r, _ in lexical}) >= 7
+    assert milvus.search.lexical([], 10) == []
+    assert milvus.search.lexical(["zzzquasiabsent"], 10) == []
+    assert milvus.search.dense(vector, 0) == []
+
+
+def test_concurrent_searches_agree_with_sequential_ones(stores: Stores) -> None:
+    reader = IndexReader(stores.milvus)
+    qs = [q.text for q in stores.questions[:24]]
+    vectors = stores.encoder.encode(qs)
+
+    def both(i: int) -> tuple[list, list]:
+        return reader.search.dense(vectors[i], 20), reader.search.lexical(terms(qs[i], "fr"), 20)
+
+    sequential = [both(i) for i in range(len(qs))]
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(both, range(len(qs)))) == sequential
+
+
+# ---------------------------------------------------------------- missing or partial collections
+
+
+@pytest.fixture
+def small(tmp_path: Path, stores: Stores) -> Path:
+    """The seed article alone, in its own Milvus Lite file."""
+    index = tmp_path / "index"
+    seed, _ = read_file(SEED)
+    indexing.build_from_articles(seed, index, stores.encoder, settings(index))
+    return index
+
+
+def test_missing_collection_is_named_with_the_fix(small: Path) -> None:
+    search = meta_of(small)["search"]
+    # The default Milvus Lite file: inside the index folder.
+    assert search["uri"] == str((small / "milvus.db").resolve())
+    drop(search)
+    drop(search)  # already gone: nothing to do, no error
+    with pytest.raises(IndexMismatch) as caught:
+        IndexReader(small)
+    message = str(caught.value)
+    assert search["collection"] in message and "missing" in message
+    assert "build_index.py --store milvus" in message
+
+
+def test_collection_with_other_row_count_is_a_mismatch(small: Path) -> None:
+    search = dict(meta_of(small)["search"], count=meta_of(small)["search"]["count"] + 1)
+    with pytest.raises(IndexMismatch, match=f"{search['collection']}.* holds"):
+        MilvusSearch.open(search)
+
+
+# ---------------------------------------------------------------- add and remove
+
+
+def test_add_and_remove_publish_new_collections_and_drop_pruned_ones(
+    small: Path, stores: Stores, tmp_path: Path
+) -> None:
+    uri = meta_of(small)["search"]["uri"]
+    first = meta_of(small)["search"]["collection"]
+    article = tmp_path / "lanternes.txt"
+    article.write_text(FRENCH_ARTICLE, encoding="utf-8")
+
+    report = indexing.add([article], small, stores.encoder, settings(small))
+    assert len(report.added) == 1
+    second = meta_of(small)["search"]
+    assert second["kind"] == "milvus" and second["uri"] == uri  # the index keeps its store
+    assert collections(uri) == {first, second["collection"]}  # the previous build is kept
+    engine = QAEngine(small, stores.encoder, settings(small))
+    assert engine.ask(LANTERN_QUESTION).citations[0].article_id == report.added[0]
+
+    indexing.remove(report.added, small, stores.encoder)
+    third = meta_of(small)["search"]["collection"]
+    # The first build was pruned, and its collection with it.
+    assert collections(uri) == {second["collection"], third}
+    assert engine.reload_if_changed()
+    assert report.added[0] not in {c.article_id for c in engine.ask(LANTERN_QUESTION).citations}
+
+
+def test_relative_lite_path_is_stored_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stores: Stores
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    seed, _ = read_file(SEED)
+    indexing.build_from_articles(
+        seed, Path("index"), stores.encoder, settings(Path("index"), uri="lite.db")
+    )
+    assert meta_of(tmp_path / "index")["search"]["uri"] == str((tmp_path / "lite.db").resolve())
+
+
+# ---------------------------------------------------------------- the backend on its own
+
+
+def unit_rows(n: int, dim: int = 32) -> np.ndarray:
+    rows = np.random.default_rng(7).standard_normal((n, dim)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_large_collections_get_hnsw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("qa.milvus.HNSW_THRESHOLD", 100)
+    vectors = unit_rows(300)
+    meta = MilvusBackend(str(tmp_path / "m.db")).publish(
+        "20260101T000000-hnsw", vectors, [f"t{i % 7} common" for i in range(300)]
+    )
+    assert meta["index"] == "HNSW" and meta["count"] == 300
+    search = MilvusSearch.open(meta)
+    for row in (0, 123, 299):
+        hits = search.dense(vectors[row], 5)
+        assert hits[0][0] == row and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert {r for r, _ in search.lexical(["t3"], 100)} == set(range(3, 300, 7))
+    search.close()
+    drop(meta)
+    assert meta["collection"] not in collections(meta["uri"])
+
+
+def test_an_empty_build_publishes_an_empty_collection(tmp_path: Path) -> None:
+    meta = MilvusBackend(str(tmp_path / "m.db")).publish(
+        "20260101T000000-empty", np.zeros((0, 32), np.float32), []
+    )
+    search = MilvusSearch.open(meta)
+    assert search.dense(unit_rows(1)[0], 5) == [] and search.lexical(["x"], 5) == []
