@@ -43,6 +43,9 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address the web server binds to.")
     port: int = _setting(8000, "Port the web server listens on.")
     max_body_bytes: int = _setting(16384, "Largest request body accepted by /ask, in bytes.")
+    feedback_db: str = _setting(
+        "", "SQLite file where answer feedback is stored (default: beside the index folder)."
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

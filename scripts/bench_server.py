@@ -1,0 +1,355 @@
+#!/usr/bin/env python3
+"""Load-test the production server (scripts/serve.py, waitress) on loopback.
+
+    bench_server.py [--index DIR] [--seconds 20] [--clients 8] [--rate 150] [--threads 1 [2 ..]]
+
+Starts serve.py on a free port (by default over the seed corpus, built into a
+temporary folder) and warms it up. Then --clients threads, each on its own
+keep-alive connection, POST /ask with the seed dev questions, in two runs of
+--seconds each:
+
+  saturation   each client sends its next question as soon as it has an
+               answer: the most answers/s the server gives. Its latency is
+               mostly queueing (clients / rate, by Little's law).
+  paced        the clients together send --rate questions/s on a fixed
+               schedule; latency counts from the scheduled send time, so a
+               server falling behind shows as latency, not as fewer requests.
+
+Prints latency percentiles, answers/s, errors, the server's resident memory
+and whether torch got loaded into it, next to the targets (answers/s from the
+saturation run, latency from the paced one). Several --threads values run one
+server each, to tune waitress. The server is always stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV_QUESTIONS = ROOT.parent / "shared" / "data" / "seed-qa-dev.json"
+FALLBACK_QUESTIONS = [
+    "Où se retrouvent les ministres ?",
+    "Who is the American secretary of defense?",
+    "Quelle est la population de Lyon ?",
+]
+TARGETS = {"p50": 15.0, "p99": 60.0, "rate": 150.0, "rss": 400.0}
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Result:
+    """What one load run measured."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    unsent: int = 0  # paced requests still unsent when time was up (server behind)
+
+    def percentile(self, q: float) -> float:
+        data = sorted(self.latencies_ms)
+        if not data:
+            return float("nan")
+        return data[min(len(data) - 1, round(q / 100 * (len(data) - 1)))]
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Run:
+    """Both load runs against one server, and what the server used."""
+
+    threads: int
+    rate: float
+    saturation: Result = field(default_factory=Result)
+    paced: Result = field(default_factory=Result)
+    rss_mb: float = 0.0
+    peak_rss_mb: float = 0.0
+    torch_loaded: bool = False
+
+    @property
+    def errors(self) -> int:
+        return self.saturation.errors + self.paced.errors
+
+    def checks(self) -> dict[str, bool]:
+        return {
+            "rate": self.saturation.rate >= TARGETS["rate"],
+            "p50": self.paced.percentile(50) <= TARGETS["p50"],
+            "p99": self.paced.percentile(99) <= TARGETS["p99"],
+            "errors": self.errors == 0,
+            "rss": self.rss_mb <= TARGETS["rss"],
+        }
+
+
+def questions() -> list[str]:
+    try:
+        data = json.loads(DEV_QUESTIONS.read_text(encoding="utf-8"))
+        found = [q["q"] for q in data["questions"] if q.get("q")]
+    except (OSError, ValueError, KeyError, TypeError):
+        found = []
+    if not found:
+        print(f"note: {DEV_QUESTIONS} unreadable; using built-in questions", file=sys.stderr)
+    return found or FALLBACK_QUESTIONS
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def request(
+    conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None
+) -> tuple[int, bytes]:
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+class Server:
+    """scripts/serve.py in a subprocess; a context manager that always stops it."""
+
+    def __init__(self, index: Path, corpus: Path, threads: int, log: Path) -> None:
+        self.port = free_port()
+        self.log_path = log
+        self._log = open(log, "wb")  # noqa: SIM115  (closed in __exit__)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "serve.py"),
+                *("--index", str(index), "--corpus", str(corpus)),
+                *("--host", HOST, "--port", str(self.port), "--threads", str(threads)),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+
+    def __enter__(self) -> Server:
+        try:
+            self._wait_ready(timeout=180)  # it may build the index first
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(
+                    f"serve.py exited with {self.proc.returncode}:\n"
+                    + self.log_path.read_text(errors="replace")
+                )
+            try:
+                if request(self.connect(), "GET", "/health")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"serve.py did not answer /health within {timeout:.0f} s")
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+    def connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(HOST, self.port, timeout=30)
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(VmRSS, VmHWM) of the server process, in MB."""
+        values = {}
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) / 1024
+        return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
+
+    def torch_loaded(self) -> bool:
+        """What /health says, double-checked in the process's memory map."""
+        status, body = request(self.connect(), "GET", "/health")
+        reported = status == 200 and bool(json.loads(body).get("torch_loaded"))
+        return reported or "libtorch" in Path(f"/proc/{self.proc.pid}/maps").read_text()
+
+
+def load(
+    server: Server,
+    bodies: list[bytes],
+    clients: int,
+    seconds: float,
+    result: Result,
+    rate: float = 0.0,
+) -> None:
+    """`clients` threads, each on one keep-alive connection, until the time is up:
+    as fast as answers come (rate 0), or `rate` requests/s in all on a schedule."""
+    lock = threading.Lock()
+    ready = threading.Barrier(clients + 1)
+    interval = clients / rate if rate else 0.0  # between two sends of one client
+    window = {"start": 0.0, "end": 0.0}
+
+    def client(n: int) -> None:
+        conn = server.connect()
+        latencies: list[float] = []
+        errors: list[str] = []
+        unsent = 0
+        i = n
+        ready.wait()
+        scheduled = window["start"] + interval * n / clients  # clients evenly staggered
+        while True:
+            now = time.perf_counter()
+            if rate:
+                if scheduled >= window["end"]:
+                    break
+                if now >= window["end"]:  # too far behind: stop, count what is left
+                    unsent += int((window["end"] - scheduled) // interval) + 1
+                    break
+                if scheduled > now:
+                    time.sleep(scheduled - now)
+                sent, scheduled = scheduled, scheduled + interval
+            elif now >= window["end"]:
+                break
+            else:
+                sent = now
+            body = bodies[i % len(bodies)]
+            i += clients
+            try:
+                status, data = request(conn, "POST", "/ask", body)
+            except (OSError, http.client.HTTPException) as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                conn.close()
+                conn = server.connect()
+                continue
+            if status == 200:
+                latencies.append((time.perf_counter() - sent) * 1000)
+            else:
+                errors.append(f"HTTP {status}: {data[:200]!r}")
+        conn.close()
+        with lock:
+            result.latencies_ms.extend(latencies)
+            result.errors += len(errors)
+            result.unsent += unsent
+            result.error_samples.extend(errors[: max(0, 3 - len(result.error_samples))])
+
+    workers = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for w in workers:
+        w.start()
+    window["start"] = time.perf_counter()
+    window["end"] = window["start"] + seconds
+    ready.wait()
+    for w in workers:
+        w.join()
+    result.seconds = time.perf_counter() - window["start"]
+
+
+def bench(
+    index: Path, corpus: Path, threads: int, clients: int, seconds: float, rate: float, log: Path
+) -> Run:
+    bodies = [json.dumps({"question": q}).encode() for q in questions()]
+    run = Run(threads, rate)
+    with Server(index, corpus, threads, log) as server:
+        conn = server.connect()
+        for body in bodies:  # every question once, then a short burst
+            status, data = request(conn, "POST", "/ask", body)
+            if status != 200:
+                raise SystemExit(f"warm-up failed: HTTP {status} {data[:300]!r}")
+        conn.close()
+        load(server, bodies, clients, min(2.0, seconds), Result())
+        load(server, bodies, clients, seconds, run.saturation)
+        load(server, bodies, clients, seconds, run.paced, rate)
+        run.rss_mb, run.peak_rss_mb = server.memory_mb()
+        run.torch_loaded = server.torch_loaded()
+    return run
+
+
+def report(run: Run, clients: int) -> str:
+    ok = run.checks()
+
+    def mark(name: str) -> str:
+        return "ok" if ok[name] else "MISSED"
+
+    lines = [f"waitress threads {run.threads}, {clients} clients"]
+    for name, r in (("saturation", run.saturation), (f"paced {run.rate:g}/s", run.paced)):
+        lines.append(
+            f"  {name:<12} {r.rate:6.1f} answers/s   p50 {r.percentile(50):6.1f}  "
+            f"p95 {r.percentile(95):6.1f}  p99 {r.percentile(99):6.1f} ms   "
+            f"errors {r.errors}   ({len(r.latencies_ms)} answers in {r.seconds:.1f} s"
+            + (f", {r.unsent} not sent: server behind)" if r.unsent else ")")
+        )
+    p50, p99 = run.paced.percentile(50), run.paced.percentile(99)
+    lines += [
+        f"  answers/s {run.saturation.rate:7.1f}      target >= {TARGETS['rate']:.0f}      "
+        f"{mark('rate')}  (saturation)",
+        f"  p50       {p50:7.1f} ms   target <= {TARGETS['p50']:.0f} ms    {mark('p50')}  (paced)",
+        f"  p99       {p99:7.1f} ms   target <= {TARGETS['p99']:.0f} ms    {mark('p99')}  (paced)",
+        f"  errors    {run.errors:7d}      target 0          {mark('errors')}",
+        f"  RSS       {run.rss_mb:7.1f} MB   target <= {TARGETS['rss']:.0f} MB   {mark('rss')}"
+        f"  (peak {run.peak_rss_mb:.1f} MB)",
+        f"  torch     {'loaded' if run.torch_loaded else 'not loaded'}",
+    ]
+    samples = run.saturation.error_samples + run.paced.error_samples
+    lines += [f"  error sample: {e}" for e in samples]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--index", type=Path, help="index folder (default: the seed corpus in a temp folder)"
+    )
+    parser.add_argument("--corpus", type=Path, default=ROOT / "corpus", help="to build from")
+    parser.add_argument("--seconds", type=float, default=20.0, help="duration of each run")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent client connections")
+    parser.add_argument(
+        "--rate", type=float, default=TARGETS["rate"], help="requests/s of the paced run"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="waitress threads (several: one server each, to compare)",
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    if args.clients < 1 or args.rate <= 0 or args.seconds <= 0:
+        parser.error("--clients, --rate and --seconds must be positive")
+
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the runs")
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
+        index = args.index or Path(tmp) / "index"  # serve.py builds it when missing
+        for threads in args.threads:
+            log = Path(tmp) / f"serve-{threads}.log"
+            run = bench(index, args.corpus, threads, args.clients, args.seconds, args.rate, log)
+            print(report(run, args.clients), flush=True)
+            runs.append(run)
+    if len(runs) > 1:
+        best = max(runs, key=lambda r: r.saturation.rate)
+        print(f"best throughput: {best.threads} threads ({best.saturation.rate:.1f} answers/s)")
+    return 1 if args.check and not all(all(r.checks().values()) for r in runs) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""The chat page in headless Chromium against the real app served by waitress."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from waitress import create_server, wasyncore
+
+from qa import indexing
+from qa.pipeline import QAEngine
+from qa.settings import Settings
+from web import create_app
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 15_000
+
+# An article whose title and text carry markup: shown as text, never run.
+MARKUP_RECORD = {
+    "id": "tarte-markup",
+    "title": "La tarte <script>window.__xss=1</script> aux pommes",
+    "lang": "fr",
+    "text": 'La tarte aux pommes <img src=x onerror="window.__xss=1"> cuit quarante minutes '
+    "au four.\n\nIl faut six pommes, du sucre et une pâte brisée.",
+}
+
+
+@pytest.fixture(scope="module")
+def server_url(
+    index_dir: Path, engine: QAEngine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The app over the seed index plus the markup article, on a free loopback port."""
+    folder = tmp_path_factory.mktemp("browser-server")
+    index = folder / "index"
+    shutil.copytree(index_dir, index, symlinks=True)
+    settings = Settings(index_dir=str(index))
+    record = folder / "tarte.json"
+    record.write_text(json.dumps(MARKUP_RECORD), encoding="utf-8")
+    indexing.add([record], index, engine.encoder, settings)
+    app = create_app(
+        {
+            "ENGINE": QAEngine(index, engine.encoder, settings),
+            "FEEDBACK_DB": folder / "feedback.sqlite3",
+        }
+    )
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        # Closing every channel empties the loop's map, which ends server.run().
+        wasyncore.close_all(server._map)
+        server.task_dispatcher.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as p:
+        # Playwright refuses --user-data-dir in args: a persistent context takes it.
+        ctx = p.chromium.launch_persistent_context(
+            user_data_dir=str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 900, "height": 900},
+            locale="fr-FR",
+        )
+        ctx.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+
+
+@pytest.fixture
+def page(context: Any, server_url: str) -> Iterator[Any]:
+    """A fresh chat page; fails the test on any script error or CSP violation."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(server_url + "/")
+    yield page
+    page.close()
+    assert not errors, errors
+
+
+def ask(page: Any, question: str) -> Any:
+    """Type a question, press Enter and return the answer bubble that replaces the waiting one."""
+    before = page.locator("#log .turn").count()
+    box = page.locator("#question")
+    box.fill(question)
+    box.press("Enter")
+    turn = page.locator("#log .turn").nth(before)
+    answer = turn.locator(".bubble.answer:not(.pending)")
+    answer.wait_for()
+    return answer
+
+
+def test_french_question(page: Any, server_url: str, tmp_path: Path) -> None:
+    # Record the waiting bubble as it appears: the answer replaces it within milliseconds.
+    page.evaluate(
+        """() => {
+        window.__waiting = [];
+        new MutationObserver((records) => records.forEach((r) => r.addedNodes.forEach((n) => {
+          const p = n.querySelector && n.querySelector('.pending');
+          if (p) window.__waiting.push(p.textContent);
+        }))).observe(document.getElementById('log'), {childList: true, subtree: true});
+    }"""
+    )
+    answer = ask(page, "Où se retrouvent les ministres ?")
+    assert page.evaluate("window.__waiting") == ["Recherche…"]
+    assert answer.get_attribute("lang") == "fr"
+    mark = answer.locator("blockquote.passage mark.cited")
+    assert "ministère français de la Défense" in mark.inner_text()
+    # The mark sits inside the longer passage around it.
+    assert len(answer.locator("blockquote.passage").inner_text()) > len(mark.inner_text())
+    assert "Source :" in answer.locator(".source").inner_text()
+    assert answer.locator(".vote-up").get_attribute("aria-label") == "Réponse utile"
+
+    answer.locator(".vote-up").click()
+    page.wait_for_function(
+        "() => document.querySelector('.feedback-status').textContent.length > 0"
+    )
+    assert answer.locator(".feedback-status").inner_text() == "Merci pour votre avis."
+    page.screenshot(path=str(tmp_path / "chat-fr.png"), full_page=True)
+    with urllib.request.urlopen(server_url + "/feedback") as response:
+        stored = json.load(response)["feedback"]
+    assert stored[0]["vote"] == "up"
+    assert "ministère français de la Défense" in stored[0]["answer"]
+
+
+def test_english_question(page: Any, tmp_path: Path) -> None:
+    answer = ask(page, "Who is the American secretary of defense?")
+    assert answer.get_attribute("lang") == "en"
+    assert "Source:" in answer.locator(".source").inner_text()
+    assert answer.locator(".vote-up").get_attribute("aria-label") == "Helpful answer"
+    assert answer.locator(".message").inner_text().startswith("According to")
+    cited = answer.locator("mark.cited").inner_text()
+    others = " ".join(answer.locator(".other-sentence").all_inner_texts())
+    assert "Ashton Carter" in cited + others
+    if answer.locator(".short").count():
+        assert "Short answer" in answer.locator(".short").inner_text()
+    page.screenshot(path=str(tmp_path / "chat-en.png"), full_page=True)
+
+
+@pytest.mark.parametrize(
+    "question", ['<img src=x onerror="window.__xss=1">', "<script>window.__xss=1</script>"]
+)
+def test_markup_in_question_is_text(page: Any, question: str) -> None:
+    ask(page, question)
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert page.locator("#log .bubble.question").last.inner_text() == question
+    assert page.locator("#log img, #log script").count() == 0
+
+
+def test_markup_in_article_is_text(page: Any, tmp_path: Path) -> None:
+    answer = ask(page, "Combien de temps cuit la tarte aux pommes ?")
+    assert answer.get_attribute("data-answered") == "true"
+    assert '<img src=x onerror="window.__xss=1">' in answer.locator("mark.cited").inner_text()
+    link = answer.locator(".source a.article-link")
+    assert link.inner_text() == MARKUP_RECORD["title"]
+    assert page.locator("#log img, #log script").count() == 0
+    link.click()
+    page.wait_for_url("**/view/**")
+    assert page.locator("h1").inner_text() == MARKUP_RECORD["title"]
+    assert page.locator("article img").count() == 0
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    page.screenshot(path=str(tmp_path / "view-markup.png"))
+
+
+def test_abstention(page: Any) -> None:
+    answer = ask(page, "Quelle est la population de Lyon ?")
+    assert answer.get_attribute("data-answered") == "false"
+    assert "abstain" in (answer.get_attribute("class") or "")
+    assert "Je ne trouve pas la réponse" in answer.inner_text()
+    assert answer.locator("mark").count() == 0
+
+
+def test_article_link_highlights_the_sentence(page: Any, tmp_path: Path) -> None:
+    answer = ask(page, "Où se retrouvent les ministres ?")
+    sentence = answer.locator("mark.cited").inner_text()
+    answer.locator(".source a.article-link").click()
+    page.wait_for_url("**/view/**")
+    mark = page.locator("mark#cited")
+    assert "ministère français de la Défense" in mark.inner_text()
+    assert " ".join(page.locator("mark.cited").all_inner_texts()).split() == sentence.split()
+    mark.wait_for(state="visible")
+    # Scrolled into view: the highlight is inside the viewport.
+    box = mark.bounding_box()
+    height = page.evaluate("window.innerHeight")
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+    page.screenshot(path=str(tmp_path / "view.png"))

@@ -1,0 +1,249 @@
+"""The JSON API: /ask, /health, /articles, /feedback, /openapi.json.
+
+Every error is JSON `{"error": {"code", "message"}}` with a 4xx status (a 5xx
+only for a bug or an index that went bad under a running server).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from qa.errors import BadQuestion, IndexProblem, InputError, ModelLoadError, QAError
+from qa.pipeline import QAEngine
+from qa.settings import Settings
+
+from . import engine_of, feedback_of
+from .feedback import Feedback, InvalidFeedback
+from .openapi import openapi_spec
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__)
+
+MAX_FEEDBACK_LIST = 1000
+
+
+class ApiError(Exception):
+    """A request the API refuses, with the status, code and message to send back."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.config["SETTINGS"]
+    return settings
+
+
+def _engine() -> QAEngine:
+    """The engine, switched to the newest published index build first (a readlink)."""
+    engine = engine_of(current_app)
+    engine.reload_if_changed()
+    return engine
+
+
+def _json_body() -> dict[str, Any]:
+    # Reading the body enforces MAX_CONTENT_LENGTH (413), even without a Content-Length.
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise ApiError(
+            400, "empty_body", 'The request has no body: send a JSON object like {"question": "…"}.'
+        )
+    if not request.is_json:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "Send the body as JSON, with the header Content-Type: application/json.",
+        )
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "invalid_json", f"The body is not valid JSON ({exc}).") from exc
+    if not isinstance(data, dict):
+        raise ApiError(400, "not_an_object", "The body must be a JSON object.")
+    return data
+
+
+def _answer(question: object, top_k: object) -> Response:
+    answer = _engine().ask(question, top_k)
+    return jsonify(answer.to_dict())
+
+
+# ---------------------------------------------------------------- routes
+
+
+@bp.post("/ask")
+def ask_post() -> Response:
+    data = _json_body()
+    if "question" not in data:
+        raise ApiError(400, "missing_question", 'The body needs a "question" field.')
+    return _answer(data["question"], data.get("top_k"))
+
+
+@bp.get("/ask")
+def ask_get() -> Response:
+    question = request.args.get("q")
+    if question is None:
+        raise ApiError(400, "missing_question", "Give the question as ?q=…")
+    top_k: int | None = None
+    raw_k = request.args.get("top_k")
+    if raw_k is not None:
+        try:
+            top_k = int(raw_k)
+        except ValueError:
+            raise ApiError(
+                400,
+                "bad_question",
+                f"top_k must be an integer from 1 to {_settings().max_top_k}.",
+            ) from None
+    return _answer(question, top_k)
+
+
+@bp.get("/health")
+def health() -> Response:
+    reader = _engine().reader
+    meta = reader.meta
+    return jsonify(
+        {
+            "status": "ok",
+            "index_loaded": True,
+            "build_id": reader.build_id,
+            "created_at": meta.get("created_at"),
+            "counts": reader.counts,
+            "encoder": {"name": meta["encoder"]["name"], "dim": int(meta["encoder"]["dim"])},
+            # The default encoder is plain numpy; torch in memory means a heavier setup.
+            "torch_loaded": "torch" in sys.modules,
+        }
+    )
+
+
+@bp.get("/articles")
+def articles() -> Response:
+    items = _engine().reader.list_articles()
+    return jsonify({"count": len(items), "articles": items})
+
+
+@bp.get("/articles/<path:article_id>")
+def article(article_id: str) -> Response:
+    reader = _engine().reader
+    found = reader.article(article_id)
+    if found is None:
+        raise ApiError(404, "unknown_article", f"No article with id {article_id!r}.")
+    sentences = [
+        {
+            "index": s.idx,
+            "start": s.start,
+            "end": s.end,
+            "text": found.text[s.start : s.end],
+            "heading": s.heading,
+        }
+        for s in reader.article_sentences(article_id)
+    ]
+    return jsonify(
+        {
+            "id": found.id,
+            "title": found.title,
+            "url": found.url,
+            "lang": found.lang,
+            "date": found.date,
+            "text": found.text,
+            "sentences": sentences,
+        }
+    )
+
+
+@bp.post("/feedback")
+def feedback_post() -> tuple[Response, int]:
+    data = _json_body()
+    try:
+        item = Feedback.parse(data, _settings().max_question_chars)
+    except InvalidFeedback as exc:
+        raise ApiError(400, "invalid_feedback", str(exc)) from exc
+    stored = feedback_of(current_app).add(item, engine_of(current_app).reader.build_id)
+    return jsonify(stored), 201
+
+
+@bp.get("/feedback")
+def feedback_list() -> Response:
+    raw = request.args.get("limit", "100")
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_FEEDBACK_LIST:
+        raise ApiError(400, "bad_limit", f"limit must be an integer from 1 to {MAX_FEEDBACK_LIST}.")
+    items = feedback_of(current_app).recent(limit)
+    return jsonify({"count": len(items), "feedback": items})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_spec(_settings()))
+
+
+# ---------------------------------------------------------------- errors
+
+
+def register_error_handlers(app: Flask) -> None:
+    """JSON for every error, app-wide (pages included: a wrong URL is an API-style 404)."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> tuple[Response, int]:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> WerkzeugResponse:
+        status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 413:
+            message = (
+                f"The request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes."
+            )
+        elif status == 405:
+            allowed = ", ".join(exc.valid_methods or []) if hasattr(exc, "valid_methods") else ""
+            message = f"{request.method} is not allowed here" + (
+                f"; use {allowed}." if allowed else "."
+            )
+        elif status == 404:
+            message = f"No such endpoint: {request.path}. See /openapi.json."
+        # get_response keeps headers such as Allow on a 405.
+        response = exc.get_response()
+        response.data = json.dumps(
+            {"error": {"code": _snake(exc.name), "message": message}}, ensure_ascii=False
+        ).encode()
+        response.content_type = "application/json"
+        return response
+
+    @app.errorhandler(QAError)
+    def _qa_error(exc: QAError) -> tuple[Response, int]:
+        if isinstance(exc, BadQuestion):
+            return error_response(400, "bad_question", str(exc))
+        if isinstance(exc, InputError):
+            return error_response(400, "bad_input", str(exc))
+        log.error("engine failure: %s", exc)
+        if isinstance(exc, IndexProblem | ModelLoadError):
+            return error_response(503, "index_unavailable", str(exc))
+        return error_response(500, "qa_error", str(exc))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "Internal error; it has been logged.")
+
+
+def _snake(name: str) -> str:
+    return "_".join(name.lower().replace("-", " ").split())
