@@ -119,7 +119,8 @@ def candidates(
     if not rows:
         return Candidates([], [], np.zeros((0, len(FEATURES)), dtype=np.float32))
     articles = reader.articles({s.article_id for s in by_row.values()})
-    terms_of = reader.sentence_terms(sorted({n.row for ns in neighbours.values() for n in ns}))
+    ordered_terms = reader.sentence_terms(sorted({n.row for ns in neighbours.values() for n in ns}))
+    terms_of = {r: set(t) for r, t in ordered_terms.items()}
     dense = np.asarray(reader.sentence_vectors[rows], dtype=np.float32) @ query.vector
     qtype = question_type(query.text)
     question_words = {fold(w) for w in words(query.text)}
@@ -136,7 +137,7 @@ def candidates(
         text = article.text[s.start : s.end]
         own = terms_of.get(row, set())
         around = set().union(*(terms_of.get(n.row, set()) for n in neighbours[row]))
-        ordered = terms(text, article.lang) if question_bigrams else []
+        ordered = ordered_terms.get(row, [])
         lex = lexical_weight(retrieval, query.lang, article.lang) / retrieval.lexical
         if article.id not in title_terms:
             title_terms[article.id] = set(terms(article.title, article.lang))
@@ -195,35 +196,27 @@ def _soft_matcher(
     nothing = dict.fromkeys(SOFT_FEATURES, 0.0)
     if query.word_vectors is None or query.word_idf is None or not len(query.words):
         return lambda row: nothing
-    words_of: dict[int, list[str]] = {}
-    for group in neighbours.values():
-        for n in group:
-            if n.row not in words_of:
-                article = articles[n.article_id]
-                words_of[n.row] = content_words(article.text[n.start : n.end], article.lang)
+    rows = sorted({n.row for group in neighbours.values() for n in group})
+    words_of = reader.sentence_word_rows(rows)
     title_words = {a.id: content_words(a.title, a.lang) for a in articles.values() if a.title}
-    vocab = reader.words({w for ws in (*words_of.values(), *title_words.values()) for w in ws})
-    if not vocab:
+    known = reader.words({w for ws in title_words.values() for w in ws})
+    titles_of = {a: [known[w][0] for w in ws if w in known] for a, ws in title_words.items()}
+    used = sorted({w for ws in (*words_of.values(), *titles_of.values()) for w in ws})
+    if not used:
         return lambda row: nothing
-    columns = {w: i for i, w in enumerate(vocab)}
-    vectors = np.asarray(reader.word_vectors[[vocab[w][0] for w in columns]], dtype=np.float32)
+    columns = {w: i for i, w in enumerate(used)}
+    vectors = np.asarray(reader.word_vectors[used], dtype=np.float32)
     sims = query.word_vectors @ vectors.T  # (question words, text words)
     sims[sims < SOFT_MATCH_MIN] = 0.0
+    none = np.zeros(len(query.words), dtype=np.float32)
+
+    def best(word_rows: list[int]) -> np.ndarray:
+        return sims[:, [columns[w] for w in word_rows]].max(axis=1) if word_rows else none
+
+    best_of_row = {row: best(words_of.get(row, [])) for row in rows}
+    best_of_title = {a: best(ws) for a, ws in titles_of.items()}
     idf = query.word_idf
     total = float(idf.sum()) or 1.0
-    best_of_row = {
-        row: sims[:, [columns[w] for w in ws if w in columns]].max(axis=1)
-        if any(w in columns for w in ws)
-        else np.zeros(len(query.words), dtype=np.float32)
-        for row, ws in words_of.items()
-    }
-
-    best_of_title = {
-        a: sims[:, [columns[w] for w in ws if w in columns]].max(axis=1)
-        for a, ws in title_words.items()
-        if any(w in columns for w in ws)
-    }
-    no_title = np.zeros(len(query.words), dtype=np.float32)
 
     def share(rows: list[SentenceRow]) -> float:
         best = np.max([best_of_row[n.row] for n in rows], axis=0)
@@ -231,7 +224,7 @@ def _soft_matcher(
 
     def score(row: int) -> dict[str, float]:
         own = best_of_row[row]
-        title = best_of_title.get(neighbours[row][0].article_id, no_title)
+        title = best_of_title.get(neighbours[row][0].article_id, none)
         window = neighbours[row]
         return {
             "soft": float(idf @ own) / total,

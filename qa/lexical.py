@@ -17,8 +17,9 @@ _STEMMERS = {"fr": "french", "en": "english"}
 _STOPWORDS = {"fr": FRENCH_STOPWORDS, "en": ENGLISH_STOPWORDS}
 
 
+@lru_cache(maxsize=65536)
 def fold(text: str) -> str:
-    """Lower-case and strip accents: 'Défense' -> 'defense'."""
+    """Lower-case and strip accents: 'Défense' -> 'defense'. Cached: words repeat."""
     decomposed = unicodedata.normalize("NFD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 

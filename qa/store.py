@@ -36,6 +36,7 @@ import faiss
 import numpy as np
 
 from .errors import EncoderMismatch, IndexMismatch, IndexMissing
+from .lexical import content_words
 from .records import Article, Chunk, Sentence
 from .search import (
     ChunkSearch,
@@ -66,9 +67,12 @@ IVF_THRESHOLD = 50_000
 IVF_MIN_LISTS = 256
 IVF_MAX_LISTS = 8192
 IVF_TRAIN_PER_LIST = 50
-# Lists probed per query: 1/32 of them, at least 32 (recall@10 0.98 at 1M).
-IVF_PROBE_FRACTION = 32
-IVF_MIN_PROBE = 32
+# Lists probed per query: enough to scan ~IVF_SCAN vectors (recall@10 against
+# exact search grows with the corpus at a fixed scan: 0.96-0.98 at 100k, 0.97-0.98
+# at 1M on the benchmark's mixtures; ~3 ms of one core), and never under 1/32 of
+# the lists so recall holds past 1M (latency then grows: see docs/scaling.md).
+IVF_SCAN = 40_000
+IVF_MIN_PROBE_FRACTION = 32
 # HNSW over the same 8-bit codes ('hnsw_sq8'): not picked by `faiss_kind` (on
 # 2 cores it builds several times slower than IVF, every add rebuilds the index,
 # and it held no recall or latency edge), but it can be built for comparison
@@ -101,6 +105,7 @@ CREATE VIRTUAL TABLE sentences_fts USING fts5(terms, tokenize = 'unicode61 remov
 CREATE VIRTUAL TABLE sentences_vocab USING fts5vocab(sentences_fts, 'row');
 CREATE INDEX chunks_by_article ON chunks(article_id);
 CREATE TABLE vocab (word TEXT PRIMARY KEY, row INTEGER NOT NULL, df INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE sentence_words (row INTEGER PRIMARY KEY, words TEXT NOT NULL);
 """
 
 
@@ -165,8 +170,10 @@ def ivf_lists(n_vectors: int) -> int:
     return int(min(IVF_MAX_LISTS, max(IVF_MIN_LISTS, 2 ** round(np.log2(target)))))
 
 
-def ivf_probes(nlist: int) -> int:
-    return min(nlist, max(IVF_MIN_PROBE, nlist // IVF_PROBE_FRACTION))
+def ivf_probes(nlist: int, n_vectors: int) -> int:
+    """Lists to probe per query: ~IVF_SCAN vectors, at least 1/32 of the lists."""
+    scan = -(-IVF_SCAN * nlist // max(n_vectors, 1))  # ceil
+    return min(nlist, max(scan, nlist // IVF_MIN_PROBE_FRACTION))
 
 
 def faiss_meta(kind: str, n_vectors: int) -> dict[str, Any]:
@@ -176,7 +183,7 @@ def faiss_meta(kind: str, n_vectors: int) -> dict[str, Any]:
         nlist = ivf_lists(n_vectors)
         meta |= {
             "nlist": nlist,
-            "nprobe": ivf_probes(nlist),
+            "nprobe": ivf_probes(nlist, n_vectors),
             "quantizer": "QT_8bit",
             "train_size": min(n_vectors, nlist * IVF_TRAIN_PER_LIST),
         }
@@ -317,6 +324,7 @@ def _write_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocab
                 for i, (w, df) in enumerate(zip(vocabulary.words, vocabulary.df, strict=True))
             ),
         )
+        row_of = {w: i for i, w in enumerate(vocabulary.words)}
         chunk_row = sentence_row = 0
         for item in items:
             a = item.article
@@ -332,6 +340,12 @@ def _write_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocab
                 db.execute(
                     "INSERT INTO sentences_fts(rowid, terms) VALUES (?, ?)", (sentence_row, terms)
                 )
+                # Vocabulary rows of its content words, so soft matching at query
+                # time reads them instead of re-tokenising the sentence.
+                word_rows = " ".join(
+                    str(row_of[w]) for w in content_words(s.text, a.lang) if w in row_of
+                )
+                db.execute("INSERT INTO sentence_words VALUES (?, ?)", (sentence_row, word_rows))
                 sentence_row += 1
             for c, terms in zip(item.chunks, item.chunk_terms, strict=True):
                 db.execute(
@@ -607,10 +621,15 @@ class IndexReader:
         found = self._by_rows("SELECT rowid, terms FROM chunks_fts WHERE rowid IN ({})", rows)
         return {int(r): set(t.split()) for r, t in found}
 
-    def sentence_terms(self, rows: Sequence[int]) -> dict[int, set[str]]:
-        """Lexical terms of each sentence row."""
+    def sentence_terms(self, rows: Sequence[int]) -> dict[int, list[str]]:
+        """Lexical terms of each sentence row, in order."""
         found = self._by_rows("SELECT rowid, terms FROM sentences_fts WHERE rowid IN ({})", rows)
-        return {int(r): set(t.split()) for r, t in found}
+        return {int(r): t.split() for r, t in found}
+
+    def sentence_word_rows(self, rows: Sequence[int]) -> dict[int, list[int]]:
+        """Vocabulary rows (of `word_vectors`) of each sentence's content words."""
+        found = self._by_rows("SELECT row, words FROM sentence_words WHERE row IN ({})", rows)
+        return {int(r): [int(w) for w in words.split()] for r, words in found}
 
     def words(self, words: Iterable[str]) -> dict[str, tuple[int, int]]:
         """(vector row, sentence count) of each word the vocabulary holds."""
