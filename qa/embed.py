@@ -7,6 +7,7 @@ inner product is a cosine similarity.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -70,9 +71,7 @@ class SentenceTransformerEncoder:
             from sentence_transformers import SentenceTransformer
 
             torch.set_num_threads(threads or available_cores())
-            # A local folder must never trigger a hub look-up (no network here).
-            local = Path(path).is_dir()
-            self._model: Any = SentenceTransformer(path, device="cpu", local_files_only=local)
+            self._model: Any = _load_sentence_transformer(SentenceTransformer, path)
         except ImportError as exc:
             raise ModelLoadError(
                 f"Encoder {name!r} needs sentence-transformers: "
@@ -99,6 +98,31 @@ class SentenceTransformerEncoder:
             list(texts), batch_size=64, convert_to_numpy=True, show_progress_bar=False
         )
         return _unit_rows(np.asarray(vectors, dtype=np.float32))
+
+
+def _load_sentence_transformer(factory: Any, path: str) -> Any:
+    """A local folder or the local cache first; the hub only when it answers.
+
+    huggingface_hub retries an unreachable hub for over a minute: a quick
+    connect decides instead, so a missing model is a clear error at once.
+    """
+    if Path(path).is_dir() or os.environ.get("HF_HUB_OFFLINE") == "1":
+        return factory(path, device="cpu", local_files_only=True)
+    try:
+        return factory(path, device="cpu", local_files_only=True)
+    except Exception:
+        if not _hub_reachable():
+            raise OSError("not in the local cache; the Hugging Face hub is unreachable") from None
+    return factory(path, device="cpu")
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def _resolve_model(name: str) -> str:

@@ -75,22 +75,27 @@ def embedding_text(article: Article, text: str) -> str:
 def index_articles(
     articles: Sequence[Article],
     encoder: Encoder,
-    settings: Settings,
+    chunking: tuple[int, int],
     progress: Progress | None = None,
-) -> tuple[list[IndexedArticle], float]:
-    """Segment, chunk and encode articles; returns them and the seconds spent encoding.
+) -> tuple[list[IndexedArticle], list[InputError], float]:
+    """Segment, chunk and encode articles (`chunking` is (size, overlap)).
 
-    All texts are encoded in a few large batches: encoding dominates a build.
+    Returns the indexed articles, one error per article skipped for having no
+    sentence, and the seconds spent encoding. All texts are encoded in a few
+    large batches: encoding dominates a build.
     """
+    size, overlap = chunking
     parts = []
+    skipped: list[InputError] = []
     for article in articles:
         sentences = split_sentences(article.text)
         if not sentences:
-            raise ArticleEmpty(f"{article.source or article.id}: no sentence in the cleaned text.")
-        chunks = chunk_article(
-            article.id, article.text, sentences, settings.chunk_size, settings.chunk_overlap
+            source = article.source or article.id
+            skipped.append(ArticleEmpty(f"{source}: no sentence in the cleaned text."))
+            continue
+        parts.append(
+            (article, sentences, chunk_article(article.id, article.text, sentences, size, overlap))
         )
-        parts.append((article, sentences, chunks))
     sentence_texts = [embedding_text(a, s.text) for a, sentences, _ in parts for s in sentences]
     chunk_texts = [embedding_text(a, c.text) for a, _, chunks in parts for c in chunks]
     started = time.perf_counter()
@@ -109,13 +114,14 @@ def index_articles(
                 chunk_terms=[
                     " ".join(terms(f"{article.title}\n{c.text}", article.lang)) for c in chunks
                 ],
+                sentence_words=[content_words(s.text, article.lang) for s in sentences],
                 sentence_vectors=sentence_vectors[s_at : s_at + len(sentences)],
                 chunk_vectors=chunk_vectors[c_at : c_at + len(chunks)],
             )
         )
         s_at += len(sentences)
         c_at += len(chunks)
-    return items, encode_seconds
+    return items, skipped, encode_seconds
 
 
 def vocabulary(
@@ -128,8 +134,8 @@ def vocabulary(
     `known` keep theirs; only new words are encoded) and seconds spent encoding."""
     df: dict[str, int] = {}
     for item in items:
-        for s in item.sentences:
-            for w in content_words(s.text, item.article.lang):
+        for sentence_words in item.sentence_words:
+            for w in sentence_words:
                 df[w] = df.get(w, 0) + 1
     words = sorted(df)
     vectors = np.zeros((len(words), encoder.dim), dtype=np.float32)
@@ -197,7 +203,10 @@ def build_from_articles(
     """Full rebuild of `index_dir` from articles already read."""
     started = time.perf_counter() if started is None else started
     report = report or BuildReport()
-    items, _ = _index_or_skip(_dedupe(articles), encoder, settings, progress, report)
+    items, skipped, report.encode_seconds = index_articles(
+        _dedupe(articles), encoder, (settings.chunk_size, settings.chunk_overlap), progress
+    )
+    report.errors += skipped
     words, seconds = vocabulary(items, encoder, None, progress)
     report.encode_seconds += seconds
     backend = backend_for(settings.store, settings.milvus_uri or str(index_dir / "milvus.db"))
@@ -228,7 +237,12 @@ def add(
         fresh = [a for a in _dedupe(articles) if not _same_as_stored(old, a)]
         report.unchanged = [a.id for a in articles if a not in fresh]
         replaced = _replaced_by(old, fresh)
-        new_items, _ = _index_or_skip(fresh, encoder, settings, progress, report)
+        # New articles are chunked as the index was, whatever the caller's settings.
+        chunking = (int(old.meta["chunking"]["size"]), int(old.meta["chunking"]["overlap"]))
+        new_items, skipped, report.encode_seconds = index_articles(
+            fresh, encoder, chunking, progress
+        )
+        report.errors += skipped
         kept = [old.indexed_article(i) for i in kept_ids if i not in replaced]
         items = kept + new_items
         report.removed = sorted(replaced)
@@ -296,27 +310,6 @@ def _replaced_by(old: IndexReader, fresh: list[Article]) -> set[str]:
         if row[1] in keys or row[2] in keys:
             replaced.add(row[0])
     return replaced
-
-
-def _index_or_skip(
-    articles: list[Article],
-    encoder: Encoder,
-    settings: Settings,
-    progress: Progress | None,
-    report: BuildReport,
-) -> tuple[list[IndexedArticle], list[Article]]:
-    """Index what can be indexed; an article with no sentence is reported, not fatal."""
-    ok, skipped = [], []
-    for a in articles:
-        if split_sentences(a.text):
-            ok.append(a)
-        else:
-            skipped.append(a)
-            report.errors.append(
-                ArticleEmpty(f"{a.source or a.id}: no sentence in the cleaned text.")
-            )
-    items, report.encode_seconds = index_articles(ok, encoder, settings, progress)
-    return items, skipped
 
 
 def _encoder_meta(encoder: Encoder) -> dict[str, str | int]:

@@ -62,7 +62,18 @@ def _article(cleaned: Cleaned, source: str, given: dict[str, Any] | None = None)
 def _str(value: Any) -> str | None:
     if value is None:
         return None
-    return str(value).strip() or None
+    return _utf8(str(value)).strip() or None
+
+
+def _utf8(text: str) -> str:
+    """JSON escapes can smuggle in lone surrogates, which no UTF-8 store accepts."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRecord(
+            f"text holds a character that is not valid Unicode: {exc.reason}"
+        ) from exc
+    return text
 
 
 def _first_words(text: str, n: int = 10) -> str:
@@ -79,6 +90,12 @@ def article_from_record(record: Any, source: str) -> Article:
     text = record.get("text")
     if not isinstance(text, str):
         raise InvalidRecord(f"{source}: the record has no string field 'text'.")
+    try:
+        _utf8(text)
+        for key in RECORD_FIELDS:
+            _str(record.get(key))
+    except InvalidRecord as exc:
+        raise InvalidRecord(f"{source}: {exc}") from exc
     # A record's text is the article as another system stored it: trusted as
     # clean (the chrome cleaner could drop short real paragraphs), only normalised.
     return _article(Cleaned(title=None, text=normalize(text).strip(), credit=None), source, record)
@@ -91,6 +108,8 @@ def read_file(path: Path) -> tuple[list[Article], list[InputError]]:
     """
     if not path.exists():
         raise CorpusMissing(f"{path}: no such file.")
+    # One spelling per file, so that adding it again by another path replaces it.
+    path = path.resolve()
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise UnknownFormat(
@@ -106,6 +125,8 @@ def read_file(path: Path) -> tuple[list[Article], list[InputError]]:
     errors: list[InputError] = []
     for item in _read_records(raw, path):
         (articles if isinstance(item, Article) else errors).append(item)  # type: ignore[arg-type]
+    if not articles and not errors:
+        raise ArticleEmpty(f"{path}: no records.")
     if not articles and errors:
         raise (
             errors[0]
@@ -125,6 +146,8 @@ def _read_records(raw: str, path: Path) -> Iterator[Article | InputError]:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise InvalidRecord(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno}).") from exc
+        except RecursionError as exc:
+            raise InvalidRecord(f"{path}: JSON nested too deeply.") from exc
         many = isinstance(data, list)
         for i, record in enumerate(data if many else [data]):
             yield _try_record(record, f"{path}[{i}]" if many else str(path))
@@ -136,6 +159,9 @@ def _read_records(raw: str, path: Path) -> Iterator[Article | InputError]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             yield InvalidRecord(f"{path}:{lineno}: invalid JSON ({exc.msg}).")
+            continue
+        except RecursionError:
+            yield InvalidRecord(f"{path}:{lineno}: JSON nested too deeply.")
             continue
         yield _try_record(record, f"{path}:{lineno}")
 

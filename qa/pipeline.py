@@ -117,6 +117,10 @@ class QAEngine:
         question = question.strip()
         if not question:
             raise BadQuestion("The question is empty.")
+        try:
+            question.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise BadQuestion("The question holds a character that is not valid Unicode.") from exc
         if len(question) > self.settings.max_question_chars:
             raise BadQuestion(
                 f"The question is {len(question)} characters long; the limit is "

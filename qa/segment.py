@@ -22,7 +22,8 @@ ABBREVIATIONS = frozenset(
 )
 
 # A candidate end: terminal punctuation, closing quotes/brackets, then spaces.
-_END = re.compile(r"([.!?…]+)([\"'»”’)\]]*)(\s+)")
+# French puts a (no-break) space before a closing guillemet: "gagnerons. » Puis".
+_END = re.compile(r"([.!?…]+)((?:\s?[\"'»”’)\]])*)(\s+)")
 # What may open a sentence: a capital, a digit, an opening quote or a dash.
 _OPENER = re.compile(r"[\"«“‘(\[\-–—¿¡]*\s*[A-ZÀ-ÖØ-Þ0-9ŒÆ]")
 _LINE = re.compile(r"[^\n]+")
@@ -35,11 +36,12 @@ def _is_abbreviation(text: str, dot_at: int) -> bool:
     match = _TOKEN_BEFORE.search(text, 0, dot_at)
     if not match:
         return False
-    token = match.group(1).lstrip("\"'«“(‘[").lower()
+    raw = match.group(1).lstrip("\"'«“(‘[")
+    token = raw.lower()
     if not token:
         return False
-    if len(token) == 1 and token.isalpha():  # an initial: "J. Kerry"
-        return True
+    if len(raw) == 1:  # an initial ("J. Kerry") is a capital; "Il y en a." ends a sentence
+        return raw.isupper()
     # "n°." style tokens and dotted abbreviations like "e.g" or "U.S"
     if token in ABBREVIATIONS or token.rstrip(".") in ABBREVIATIONS:
         return True

@@ -61,7 +61,9 @@ class Settings:
         return replace(cls(), **values)
 
     def encoder_threads(self) -> int:
-        return self.threads or (os.cpu_count() or 1)
+        from .embed import available_cores
+
+        return self.threads or available_cores()
 
 
 def env_name(name: str) -> str:

@@ -54,29 +54,33 @@ CHUNKS_NPY = "chunks.npy"
 SENTENCES_NPY = "sentences.npy"
 SQLITE = "store.sqlite"
 WORDS_NPY = "words.npy"
-# Below this many chunks search is exact (flat); from it on, IVF with an 8-bit
-# scalar quantiser. Why 50,000: exact search costs ~0.13 ms per 1,000 vectors for
-# one query on one core (measured: 6.5 ms p50 / 8.4 ms p95 at 50k, 16.6 ms p95 at
-# 100k), so past 50k it would eat most of a 10 ms budget, while IVF-SQ8 keeps
-# recall@10 >= 0.97 against exact search at ~0.5 ms (scripts/bench_scale.py,
-# docs/scaling.md). Dev corpora (< 1k chunks) stay exact.
+# Below this many chunks search is exact (flat); from it on, IVF lists of 8-bit
+# scalar-quantised vectors (a quarter of float32's memory; the exact vectors stay
+# in chunks.npy). Why 50,000 (scripts/bench_scale.py, one query on one core):
+# exact search costs ~0.08 ms per 1,000 vectors, ~4 ms at 50k, which is what
+# IVF-SQ8 costs at the probe count below (~3 ms of CPU at any size, recall@10
+# 0.97-0.99 against exact search); past it exact search grows linearly (15 ms
+# p95 at 100k, 150 ms at 1M) and IVF does not. Dev corpora (< 1k chunks) stay
+# exact. Measurements: docs/scaling.md.
 IVF_THRESHOLD = 50_000
-# IVF: nlist ~ 2·sqrt(n) rounded to a power of two (2048 at 1M: k-means on a
-# 2-core machine trains in ~40 s, where 4096 lists took ~3 min for no recall
-# gain); trained on a fixed-seed sample of IVF_TRAIN_PER_LIST points per list.
+# IVF lists: ~2·sqrt(n) rounded to a power of two (2048 at 1M: k-means trains in
+# ~20-40 s on 2 cores, 4096 lists took ~3 min for +0.01 recall at the same scan),
+# trained on a fixed-seed sample of IVF_TRAIN_PER_LIST rows per list.
 IVF_MIN_LISTS = 256
 IVF_MAX_LISTS = 8192
 IVF_TRAIN_PER_LIST = 50
-# Lists probed per query: enough to scan ~IVF_SCAN vectors (recall@10 against
-# exact search grows with the corpus at a fixed scan: 0.96-0.98 at 100k, 0.97-0.98
-# at 1M on the benchmark's mixtures; ~3 ms of one core), and never under 1/32 of
-# the lists so recall holds past 1M (latency then grows: see docs/scaling.md).
+# Lists probed per query: enough to scan ~IVF_SCAN vectors (at a fixed scan,
+# recall@10 grows with the corpus: 0.98 at 100k, 0.97-0.98 at 1M on the
+# benchmark's mixtures, ~3 ms of CPU), never under 1/32 of the lists, so that
+# recall holds past 1M (latency then grows: see docs/scaling.md).
 IVF_SCAN = 40_000
 IVF_MIN_PROBE_FRACTION = 32
-# HNSW over the same 8-bit codes ('hnsw_sq8'): not picked by `faiss_kind` (on
-# 2 cores it builds several times slower than IVF, every add rebuilds the index,
-# and it held no recall or latency edge), but it can be built for comparison
-# and builds made with it, or with HNSW by earlier versions, still open.
+# HNSW over the same 8-bit codes ('hnsw_sq8') is not picked by `faiss_kind`: at
+# 1M it searches faster (0.6 ms p95, recall@10 0.97) but builds in ~230 s where
+# IVF takes 30-90 s (and every add rebuilds the index), and FAISS reads its
+# graph and codes into each worker's own memory (~800 MB) where IVF lists are
+# memory-mapped and shared. It can be built for comparison (bench_scale.py
+# --kind hnsw_sq8), and HNSW builds of earlier versions still open.
 # qa.milvus uses the HNSW constants for the Milvus index (its own FLAT -> HNSW
 # switch at HNSW_THRESHOLD).
 HNSW_THRESHOLD = 200_000
@@ -118,6 +122,7 @@ class IndexedArticle:
     chunks: list[Chunk]
     sentence_terms: list[str]  # space-joined lexical terms, one per sentence
     chunk_terms: list[str]
+    sentence_words: list[list[str]]  # content words of each sentence (soft matching)
     sentence_vectors: np.ndarray  # (len(sentences), dim)
     chunk_vectors: np.ndarray  # (len(chunks), dim)
 
@@ -314,9 +319,13 @@ def _stack(arrays: list[np.ndarray], dim: int) -> np.ndarray:
 
 
 def _write_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocabulary) -> None:
-    db = sqlite3.connect(path)
+    db = sqlite3.connect(path, isolation_level=None)
     try:
-        db.executescript(SCHEMA)
+        # A temporary file, fsynced with its folder before it is published:
+        # no journal and no sync per statement.
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        db.executescript("BEGIN;\n" + SCHEMA)  # one transaction for the whole build
         db.executemany(
             "INSERT INTO vocab VALUES (?, ?, ?)",
             (
@@ -343,7 +352,7 @@ def _write_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocab
                 # Vocabulary rows of its content words, so soft matching at query
                 # time reads them instead of re-tokenising the sentence.
                 word_rows = " ".join(
-                    str(row_of[w]) for w in content_words(s.text, a.lang) if w in row_of
+                    str(row_of[w]) for w in item.sentence_words[idx] if w in row_of
                 )
                 db.execute("INSERT INTO sentence_words VALUES (?, ?)", (sentence_row, word_rows))
                 sentence_row += 1
@@ -362,10 +371,9 @@ def _write_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocab
                 )
                 db.execute("INSERT INTO chunks_fts(rowid, terms) VALUES (?, ?)", (chunk_row, terms))
                 chunk_row += 1
-        db.commit()
+        db.execute("COMMIT")
         db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
         db.execute("INSERT INTO sentences_fts(sentences_fts) VALUES ('optimize')")
-        db.commit()
     finally:
         db.close()
 
@@ -702,7 +710,14 @@ class IndexReader:
             self.sentence_vectors[[s.row for s in srows]], dtype=np.float32
         )
         return IndexedArticle(
-            article, sentences, chunks, s_terms, c_terms, sentence_vectors, chunk_vectors
+            article,
+            sentences,
+            chunks,
+            s_terms,
+            c_terms,
+            [content_words(s.text, article.lang) for s in sentences],
+            sentence_vectors,
+            chunk_vectors,
         )
 
     def _terms(self, table: str, rows: list[int]) -> list[str]:

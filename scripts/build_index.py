@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(unit="text", desc="encoding", disable=args.quiet or None, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
-        bar.total = total
+        if bar.total != total:  # a new encoding pass (texts, then new words)
+            bar.reset(total=total)
         bar.update(done)
 
     try:

@@ -1,12 +1,26 @@
 #!/usr/bin/env python3
-"""Serve the question-answering API and chat page with waitress.
+"""Serve the question-answering API and chat page: waitress, or gunicorn workers.
 
-    serve.py [--index index/] [--host 127.0.0.1] [--port 8000] [--threads 1]
+    serve.py [--index index/] [--host 127.0.0.1] [--port 8000] [--threads 1] [--workers 1]
+
+With --workers 1 (the default) one process serves with waitress. With
+--workers N > 1, gunicorn runs N worker processes forked from one that has
+already loaded the encoder and checked the index (--preload): the model's
+memory is shared copy-on-write and the index files are memory-mapped, so a
+worker costs little memory. Each worker opens its own index reader and
+follows `current` on its own (no shared state: any worker may answer any
+request); --threads is then per worker.
 
 Builds the index from --corpus first when there is none. Settings not given
 as options come from QA_* environment variables (see qa/settings.py), and
 QA_FEEDBACK_DB sets the feedback file (default: <index>/../feedback.sqlite3).
-Exit codes as scripts/build_index.py: 2 bad input, 3 index problem, 4 encoder.
+Exit codes as scripts/build_index.py: 2 bad input, 3 index problem, 4 encoder;
+1 when the address cannot be bound. Any refusal to start is one line on stderr.
+
+Logs go to stderr: one JSON line per request (logger web.access), then
+warnings and errors. /metrics serves Prometheus metrics, summed over all the
+workers (prometheus_client's multiprocess mode, in a temporary folder unless
+PROMETHEUS_MULTIPROC_DIR is set).
 """
 
 from __future__ import annotations
@@ -14,40 +28,64 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
+import socket
 import sys
+import tempfile
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 # Before numpy and faiss load: one BLAS/OpenMP thread per request. A server
 # overlaps requests on its threads; per-call thread pools on top of that
 # oversubscribe the cores and a query goes from ~2 ms to 100+ ms under load
-# (scripts/bench_server.py). Set these variables to override.
+# (scripts/bench_server.py). It also keeps forked workers safe: an OpenMP
+# pool started before fork() can hang the children. Set these to override.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("QA_THREADS", "1")
+# A server never downloads: the index's encoder was loaded (so cached) when the
+# index was built. Without this, a model name the hub cannot be asked about
+# retries with backoff for minutes before failing. Set to 0 to allow the hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# No progress bars (model loading draws one) in a server's log.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import _bootstrap  # noqa: F401
-from waitress import create_server
 
 from qa import indexing
 from qa.embed import Encoder, load_encoder
-from qa.errors import QAError
+from qa.errors import IndexMismatch, ModelLoadError, QAError
 from qa.pipeline import QAEngine
 from qa.settings import Settings
-from qa.store import resolve_build
-from web import create_app
+from qa.store import META, IndexReader, resolve_build
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 # Measured with scripts/bench_server.py on 2 cores: most of an answer's ~6 ms is
 # pure Python (lexical scoring) under the GIL, so extra worker threads only
 # contend for it: 1 thread gave 15-30% more answers/s than 2, and 2 more than 4.
 # Re-measure (--threads 1 2 4) when the engine's profile changes.
+# Several workers (8 keep-alive clients POSTing the seed dev questions, 10 s
+# runs, 2 cores shared with other jobs, so +-30%): one waitress process 87-160
+# answers/s; 2 gunicorn sync workers 95-116 (no keep-alive: a connection per
+# request); 2 gthread workers x 1 thread 146-273, x 2 threads 185-273, x 4
+# threads 164-215. So gthread, and 1 thread per worker stays the default.
 DEFAULT_THREADS = 1
+# gunicorn: a worker silent this long is killed and replaced (an answer takes ms).
+WORKER_TIMEOUT = 60
+# gunicorn: on SIGTERM, seconds given to requests in flight before workers are killed.
+GRACEFUL_TIMEOUT = 10
+
+log = logging.getLogger("serve")
 
 
-def main(argv: list[str] | None = None) -> int:
-    defaults = Settings.from_env()
+def build_parser(defaults: Settings | None = None) -> argparse.ArgumentParser:
+    """The command line; defaults from `Settings` (QA_* variables): 127.0.0.1:8000."""
+    defaults = defaults or Settings.from_env()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -64,45 +102,136 @@ def main(argv: list[str] | None = None) -> int:
         help="encoder to query with (default: the one the index was built with); "
         "must match the index",
     )
-    parser.add_argument("--host", default=defaults.host, help="address to bind")
+    parser.add_argument(
+        "--host", default=defaults.host, help="address to bind (default: loopback only)"
+    )
     parser.add_argument("--port", type=int, default=defaults.port, help="port to listen on")
     parser.add_argument(
-        "--threads", type=int, default=DEFAULT_THREADS, help="waitress worker threads"
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help="threads per process (waitress threads; gunicorn threads per worker)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes: 1 serves with waitress, more with gunicorn (preloaded, forked)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be at least 1")
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for name in ("qa", "web", "serve"):
-        logging.getLogger(name).setLevel(logging.INFO)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    _configure_logging()
+    metrics_dir = None
+    given_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given_dir:
+        os.makedirs(given_dir, exist_ok=True)
+    elif args.workers > 1:
+        # Must be set before prometheus_client is imported (by web, below).
+        metrics_dir = tempfile.mkdtemp(prefix="newsqa-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    owner = os.getpid()
+    try:
+        return _serve(args)
+    finally:
+        # gunicorn workers return through here too when they exit: only the
+        # master, which made the folder, may remove it.
+        if metrics_dir is not None and os.getpid() == owner:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from web import create_app
+
     settings = Settings.from_env(
         index_dir=str(args.index), host=args.host, port=args.port, model=args.model
     )
     try:
         encoder = _build_if_missing(args.index, args.corpus, settings)
-        if args.model and (encoder is None or encoder.name != args.model):
-            encoder = load_encoder(args.model, settings.encoder_threads())
+        if encoder is None or (args.model and encoder.name != args.model):
+            encoder = _load_encoder(args.index, args.model, settings)
         engine = QAEngine.load(settings, encoder)
         app = create_app({"ENGINE": engine})
     except QAError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _refuse(str(exc), exc.exit_code)
+    # Refuse a taken address now, in one line (gunicorn would retry for 5 s, then log).
+    try:
+        _check_bind(args.host, args.port)
+    except OSError as exc:
+        return _refuse(f"cannot listen on {args.host}:{args.port} ({exc.strerror}).", 1)
+    if args.workers > 1:
+        return _serve_gunicorn(app, engine, args)
+    return _serve_waitress(app, engine, args)
+
+
+def _refuse(message: str, code: int) -> int:
+    # One line, whatever the message holds: a service manager shows the last line.
+    print("error: " + " ".join(message.split()), file=sys.stderr)
+    return code
+
+
+def _configure_logging() -> None:
+    """Warnings and errors as text; the access log as bare JSON lines (one per request)."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for name in ("qa", "web", "serve"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    access = logging.getLogger("web.access")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
+
+
+def _load_encoder(index: Path, model: str | None, settings: Settings) -> Encoder:
+    """The encoder asked for, else the one the index was built with.
+
+    The index's files are checked first (cheap), so a damaged index is reported
+    before a model loads; an encoder named in meta.json that cannot load is
+    reported against meta.json.
+    """
+    reader = IndexReader(index)
+    built_with = str(reader.meta["encoder"]["name"])
+    meta_path = reader.path / META
+    reader.close()
+    if model:
+        return load_encoder(model, settings.encoder_threads())
+    try:
+        return load_encoder(built_with, settings.encoder_threads())
+    except ModelLoadError as exc:
+        raise ModelLoadError(
+            f"{meta_path}: the index was built with encoder {built_with!r}, which cannot be "
+            "loaded here: rebuild the index (scripts/build_index.py) or make that encoder "
+            f"available. {exc}"
+        ) from exc
+
+
+def _check_bind(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+def _serve_waitress(app: Flask, engine: QAEngine, args: argparse.Namespace) -> int:
+    from waitress import create_server
+
     try:
         server = create_server(app, host=args.host, port=args.port, threads=args.threads)
     except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port} ({exc.strerror}).", file=sys.stderr)
-        return 1
+        return _refuse(f"cannot listen on {args.host}:{args.port} ({exc.strerror}).", 1)
     # SIGTERM (bench, service managers) stops as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    reader = engine.reader
-    print(
-        f"serving {reader.counts['articles']} articles (build {reader.build_id}) on "
-        f"http://{args.host}:{server.effective_port}/ with {args.threads} threads",
-        file=sys.stderr,
-        flush=True,
-    )
+    _announce(engine, args.host, int(server.effective_port), f"{args.threads} threads")
     try:
         server.run()
     except KeyboardInterrupt:
@@ -112,12 +241,97 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _serve_gunicorn(app: Flask, engine: QAEngine, args: argparse.Namespace) -> int:
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        return _refuse("--workers above 1 needs gunicorn: pip install gunicorn", 1)
+
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    options: dict[str, Any] = {
+        "bind": [f"{host}:{args.port}"],
+        "workers": args.workers,
+        "threads": args.threads,
+        # gthread even with one thread: it keeps connections alive, which the
+        # sync worker does not (see the measurements by DEFAULT_THREADS).
+        "worker_class": "gthread",
+        "preload_app": True,
+        "timeout": WORKER_TIMEOUT,
+        "graceful_timeout": GRACEFUL_TIMEOUT,
+        "accesslog": None,  # web.access logs every request, as JSON
+        "errorlog": "-",
+        "loglevel": "warning",
+        "proc_name": "newsqa",
+        # No runtime control socket: nothing but the service manager changes the server.
+        "control_socket_disable": True,
+        # Any GET /ask the app can judge reaches it (a 2,000-character question is up
+        # to ~24 kB percent-encoded; gunicorn's default cuts request lines at 4 kB
+        # with a plain-text 400). 0 means gunicorn's own ceiling, 1 MB.
+        "limit_request_line": 0,
+        "when_ready": lambda arbiter: _announce(
+            engine,
+            args.host,
+            int(arbiter.LISTENERS[0].sock.getsockname()[1]),
+            f"{args.workers} workers x {args.threads} threads",
+        ),
+        "post_worker_init": lambda worker: _own_reader(app),
+    }
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                if key in self.cfg.settings:  # control_socket_disable is gunicorn >= 25.1
+                    self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            return app
+
+    # The workers open their own readers; the master keeps no SQLite connection
+    # for them to inherit.
+    engine.reader.close()
+    try:
+        Server().run()
+    except SystemExit as exc:  # the arbiter exits through sys.exit
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+def _own_reader(app: Flask) -> None:
+    """In a fresh worker: an engine with its own index reader (its own SQLite
+    connections, its own view of `current`), sharing the preloaded encoder."""
+    engine: QAEngine = app.extensions["qa_engine"]
+    try:
+        app.extensions["qa_engine"] = QAEngine(
+            engine.index_dir, engine.encoder, engine.settings, engine.tuning
+        )
+    except QAError as exc:  # e.g. the build went bad since start-up: keep the checked one
+        log.error("worker %d keeps the start-up index reader: %s", os.getpid(), exc)
+
+
+def _announce(engine: QAEngine, host: str, port: int, how: str) -> None:
+    reader = engine.reader
+    print(
+        f"serving {reader.counts['articles']} articles (build {reader.build_id}) on "
+        f"http://{host}:{port}/ with {how}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _build_if_missing(index: Path, corpus: Path, settings: Settings) -> Encoder | None:
     """Build the index when the folder has none; returns the encoder it loaded, if any.
 
     A folder that has a build, even a damaged one, is left alone: the engine
     then says what is wrong with it.
     """
+    current = index / "current"
+    if current.is_symlink() and not current.exists():
+        # A published index whose build folder went away is damaged, not missing:
+        # building a new one from whatever --corpus holds would hide that.
+        raise IndexMismatch(
+            f"{current}: points at {os.readlink(current)}, which is missing. Rebuild the "
+            f"index: python scripts/build_index.py --corpus {corpus} --index {index}"
+        )
     try:
         resolve_build(index)
         return None

@@ -1,4 +1,4 @@
-"""The web service: a JSON API and a chat page over one QAEngine.
+"""The web service: a JSON API, a chat page and Prometheus metrics over one QAEngine.
 
     app = create_app()                                   # settings from QA_* env vars
     app = create_app({"INDEX_DIR": "/tmp/idx"})          # any Settings field, upper-cased
@@ -61,8 +61,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["qa_engine"] = engine
     app.extensions["qa_feedback"] = FeedbackStore(Path(app.config["FEEDBACK_DB"]))
 
-    from . import api, pages
+    from . import api, metrics, pages
 
+    # GET /metrics, request ids, timing and the access log (web/metrics.py); first,
+    # so its timer starts before any other hook can refuse the request.
+    metrics.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     api.register_error_handlers(app)

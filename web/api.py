@@ -2,16 +2,21 @@
 
 Every error is JSON `{"error": {"code", "message"}}` with a 4xx status (a 5xx
 only for a bug or an index that went bad under a running server).
+
+Each /ask response names the index build that answered it in the
+`X-Index-Build` header, so a caller (or a test) can check its citations
+against that build while builds are being swapped.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -28,6 +33,10 @@ log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
 
 MAX_FEEDBACK_LIST = 1000
+BUILD_HEADER = "X-Index-Build"
+_DIGITS = re.compile(r"[0-9]{1,9}")
+# Tries at answering from one build while builds are being swapped (see _answer).
+ANSWER_TRIES = 3
 
 
 class ApiError(Exception):
@@ -41,6 +50,7 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
+    g.error_code = code  # for the metrics and the access log
     return jsonify({"error": {"code": code, "message": message}}), status
 
 
@@ -75,12 +85,40 @@ def _json_body() -> dict[str, Any]:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON ({exc}).") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "not_an_object", "The body must be a JSON object.")
+    try:
+        # JSON lets "\ud800" through, but a lone surrogate is not text: the encoder,
+        # SQLite and the response's UTF-8 would each fail on it later, as a 500.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"The body holds a lone surrogate ({exc.object[exc.start]!r}), which is not text.",
+        ) from None
     return data
 
 
 def _answer(question: object, top_k: object) -> Response:
-    answer = _engine().ask(question, top_k)
-    return jsonify(answer.to_dict())
+    """The answer, with the build it came from in the X-Index-Build header.
+
+    `ask` reads the engine's reader once; readers only ever move forward to a
+    newer build, so when the build id is the same before and after `ask`, that
+    build answered. A swap in between (another thread reloaded) is rare and
+    cheap to redo.
+    """
+    engine = _engine()
+    for _ in range(ANSWER_TRIES):
+        build = engine.reader.build_id
+        answer = engine.ask(question, top_k)
+        if engine.reader.build_id == build:
+            break
+    else:
+        build = ""  # builds kept changing under us: say nothing rather than guess
+    g.answered = answer.answered
+    response = jsonify(answer.to_dict())
+    if build:
+        response.headers[BUILD_HEADER] = build
+    return response
 
 
 # ---------------------------------------------------------------- routes
@@ -102,14 +140,14 @@ def ask_get() -> Response:
     top_k: int | None = None
     raw_k = request.args.get("top_k")
     if raw_k is not None:
-        try:
-            top_k = int(raw_k)
-        except ValueError:
+        # Plain ASCII digits only: int() would also take "٣", " 3", "+3" and "3_0".
+        if not _DIGITS.fullmatch(raw_k):
             raise ApiError(
                 400,
                 "bad_question",
                 f"top_k must be an integer from 1 to {_settings().max_top_k}.",
-            ) from None
+            )
+        top_k = int(raw_k)
     return _answer(question, top_k)
 
 
@@ -198,8 +236,25 @@ def openapi() -> Response:
 # ---------------------------------------------------------------- errors
 
 
+def _utf8_query_string() -> None:
+    """A query string that is not UTF-8 (raw bytes from a client that did not
+    percent-encode) is refused here: werkzeug would raise decoding it, a 500."""
+    try:
+        request.query_string.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400,
+            "bad_query_string",
+            f"The query string is not UTF-8 (byte {exc.object[exc.start]:#04x} at "
+            f"{exc.start}): percent-encode it.",
+        ) from None
+
+
 def register_error_handlers(app: Flask) -> None:
-    """JSON for every error, app-wide (pages included: a wrong URL is an API-style 404)."""
+    """JSON for every error, app-wide (pages included: a wrong URL is an API-style 404),
+    and a 400 before any view for a query string that is not UTF-8."""
+
+    app.before_request(_utf8_query_string)
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> tuple[Response, int]:
@@ -222,8 +277,9 @@ def register_error_handlers(app: Flask) -> None:
             message = f"No such endpoint: {request.path}. See /openapi.json."
         # get_response keeps headers such as Allow on a 405.
         response = exc.get_response()
+        g.error_code = _snake(exc.name)
         response.data = json.dumps(
-            {"error": {"code": _snake(exc.name), "message": message}}, ensure_ascii=False
+            {"error": {"code": g.error_code, "message": message}}, ensure_ascii=False
         ).encode()
         response.content_type = "application/json"
         return response

@@ -189,7 +189,8 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         ),
     }
     error_descriptions = {
-        400: "Bad input: no body, invalid JSON, not an object, a bad or missing field.",
+        400: "Bad input: no body, invalid JSON (or a lone surrogate in it), not an object, "
+        "a bad or missing field, a query string that is not UTF-8.",
         404: "Unknown article or endpoint.",
         405: "Method not allowed on this path.",
         413: f"Body larger than {settings.max_body_bytes} bytes.",
@@ -198,6 +199,28 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
     }
     responses = {
         f"Error{status}": _json(_ref("Error"), text) for status, text in error_descriptions.items()
+    }
+    headers = {
+        "X-Request-ID": {
+            "description": "The caller's X-Request-ID when it is 1-128 plain characters "
+            "([A-Za-z0-9._:@/+=-]), else a generated one; the access log line carries it.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+        },
+        "X-Index-Build": {
+            "description": "The index build that answered: every citation's article is in it.",
+            "schema": {"type": "string"},
+        },
+    }
+    answered = {
+        "200": _json(_ref("Answer"), "The answer.")
+        | {"headers": {name: {"$ref": f"#/components/headers/{name}"} for name in headers}}
+    }
+    request_id_param = {
+        "name": "X-Request-ID",
+        "in": "header",
+        "required": False,
+        "description": "An id to find this request by in the server's log; echoed back.",
+        "schema": {"type": "string"},
     }
     ask_get_params = [
         {"name": "q", "in": "query", "required": True, "schema": {"type": "string"}},
@@ -213,18 +236,18 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
             "post": {
                 "summary": "Answer a question with a cited sentence, or abstain.",
                 "operationId": "askPost",
+                "parameters": [request_id_param],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": _ref("AskRequest")}},
                 },
-                "responses": {"200": _json(_ref("Answer"), "The answer.")}
-                | _errors(400, 405, 413, 415, 503),
+                "responses": answered | _errors(400, 405, 413, 415, 503),
             },
             "get": {
                 "summary": "Same as POST, with the question in the query string.",
                 "operationId": "askGet",
-                "parameters": ask_get_params,
-                "responses": {"200": _json(_ref("Answer"), "The answer.")} | _errors(400, 503),
+                "parameters": [*ask_get_params, request_id_param],
+                "responses": answered | _errors(400, 503),
             },
         },
         "/health": {
@@ -283,6 +306,24 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
                 | _errors(400),
             },
         },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics: requests, errors, latency, abstentions, index.",
+                "description": "newsqa_http_requests_total{endpoint,method,status}, "
+                "newsqa_http_errors_total{endpoint,code}, "
+                "newsqa_http_request_duration_seconds{endpoint} (histogram), "
+                "newsqa_answers_total, newsqa_abstentions_total, newsqa_index_articles, "
+                "newsqa_index_chunks, newsqa_index_sentences, "
+                "newsqa_index_build_info{build_id,encoder}.",
+                "operationId": "metrics",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format 0.0.4.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This document.",
@@ -302,9 +343,10 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
             "title": "newsqa",
             "version": "0.1.0",
             "description": "Extractive, cited question answering over French and English news "
-            'articles. Every error is {"error": {"code", "message"}}.',
+            'articles. Every error is {"error": {"code", "message"}}. Every response carries '
+            "an X-Request-ID header (the caller's, or a generated one).",
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "paths": paths,
-        "components": {"schemas": schemas, "responses": responses},
+        "components": {"schemas": schemas, "responses": responses, "headers": headers},
     }
