@@ -6,6 +6,7 @@ INDEX ?= index
 CORPUS ?= corpus
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 2
 
 .PHONY: run test lint build-index clean venv venv-test
 
@@ -36,7 +37,7 @@ build-index: $(VENV)/.runtime
 	$(BIN)/python scripts/build_index.py --corpus $(CORPUS) --index $(INDEX)
 
 run: $(VENV)/.runtime $(INDEX)/current/meta.json
-	$(BIN)/python scripts/serve.py --index $(INDEX) --host $(HOST) --port $(PORT)
+	$(BIN)/python scripts/serve.py --index $(INDEX) --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: $(VENV)/.test /usr/bin/chromium
 	$(BIN)/ruff check qa web scripts tests

@@ -1,0 +1,136 @@
+"""Extractive answers on the seed: the cited sentence, its citation, the short
+answer, abstention and the question's language, through the real engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import DATA
+
+from qa.errors import BadQuestion
+from qa.pipeline import QAEngine
+from qa.qtype import DATE, NUMBER, PERSON, PLACE, TIME, question_type, typed_spans
+
+SEED_QA = json.loads((DATA / "seed-qa-dev.json").read_text())["questions"]
+ANSWERABLE = [q for q in SEED_QA if q["gold"]]
+UNANSWERABLE = [q for q in SEED_QA if not q["gold"]]
+
+
+def _article_text(engine: QAEngine, article_id: str) -> str:
+    article = engine.reader.article(article_id)
+    assert article is not None
+    return article.text
+
+
+@pytest.mark.parametrize("q", ANSWERABLE, ids=[q["q"] for q in ANSWERABLE])
+def test_answerable_seed_question_cites_the_gold_sentence(engine: QAEngine, q: dict) -> None:
+    answer = engine.ask(q["q"])
+    assert answer.answered
+    assert answer.language == q["lang"]
+    assert any(g in answer.answer for g in q["gold"]), answer.answer
+    # The contract's invariants.
+    assert answer.answer == answer.citations[0].sentence
+    for c in answer.citations:
+        assert _article_text(engine, c.article_id)[c.start : c.end] == c.sentence
+    for p in answer.passages:
+        assert _article_text(engine, p.article_id)[p.start : p.end] == p.text
+    if answer.short_answer:
+        text = _article_text(engine, answer.citations[0].article_id)
+        s = answer.short_answer
+        assert text[s.start : s.end] == s.text
+        assert answer.citations[0].start <= s.start < s.end <= answer.citations[0].end
+
+
+@pytest.mark.parametrize("q", UNANSWERABLE, ids=[q["q"] for q in UNANSWERABLE])
+def test_unanswerable_seed_question_abstains_in_its_language(engine: QAEngine, q: dict) -> None:
+    answer = engine.ask(q["q"])
+    assert not answer.answered
+    assert answer.answer is None and answer.short_answer is None and answer.citations == []
+    assert answer.language == q["lang"]
+    expected = "Je ne trouve pas" if q["lang"] == "fr" else "I could not find"
+    assert answer.message.startswith(expected)
+
+
+def test_short_answers_are_typed_spans_of_the_cited_sentence(engine: QAEngine) -> None:
+    hour = engine.ask("À quelle heure se retrouvent les ministres ?")
+    assert hour.short_answer is not None and hour.short_answer.text == "11H00 GMT"
+    count = engine.ask("Combien de pays sont représentés par leurs ministres de la Défense ?")
+    assert count.short_answer is not None and count.short_answer.text == "sept"
+    who = engine.ask("Qui doit discuter de la Syrie lors d'une rencontre en Suisse ?")
+    assert who.short_answer is not None and who.short_answer.text == "John Kerry et Sergueï Lavrov"
+    # An open question has no sure short answer.
+    assert engine.ask("De quoi Daech profite-t-il en Libye ?").short_answer is None
+
+
+def test_english_question_on_french_article_answers_in_english(engine: QAEngine) -> None:
+    answer = engine.ask("What did Australia decide about its military aid?")
+    assert answer.language == "en" and answer.message.startswith("According to")
+    assert "L'Australie en revanche" in (answer.answer or "")
+
+
+def test_citations_are_best_first_and_top_k_bounds_passages(engine: QAEngine) -> None:
+    answer = engine.ask("Que reconnaissent les Occidentaux comme nécessaire ?", top_k=2)
+    scores = [c.score for c in answer.citations]
+    assert scores == sorted(scores, reverse=True)
+    assert 1 <= len(answer.passages) <= 2
+    assert answer.took_ms > 0
+
+
+@pytest.mark.parametrize("bad", [None, 3, "", "   ", "x" * 2001, "\ud800 lone surrogate"])
+def test_bad_questions_are_refused_by_name(engine: QAEngine, bad: object) -> None:
+    with pytest.raises(BadQuestion):
+        engine.ask(bad)
+
+
+@pytest.mark.parametrize("top_k", [0, -1, 51, 2.5, "3", True])
+def test_bad_top_k_is_refused(engine: QAEngine, top_k: object) -> None:
+    with pytest.raises(BadQuestion):
+        engine.ask("Où se retrouvent les ministres ?", top_k)
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("À quelle heure commence la réunion ?", TIME),
+        ("Quand la campagne a-t-elle été lancée ?", DATE),
+        ("When was the campaign launched?", DATE),
+        ("Combien de pays ?", NUMBER),
+        ("How many countries?", NUMBER),
+        ("Qui préside la réunion ?", PERSON),
+        ("Avec qui a-t-il parlé ?", PERSON),
+        ("Où se retrouvent les ministres ?", PLACE),
+        ("Qu'est-ce qui a changé ?", None),
+        ("De quoi la campagne a-t-elle souffert ?", None),
+    ],
+)
+def test_question_types(question: str, kind: str | None) -> None:
+    assert question_type(question) == kind
+
+
+def test_typed_spans_find_dates_numbers_and_names() -> None:
+    sentence = "Lancée à l'été 2014, la campagne réunit sept pays à 11H00 GMT avec John Kerry."
+    assert [s.text for s in typed_spans(sentence, DATE)] == ["l'été 2014"]
+    assert "sept" in [s.text for s in typed_spans(sentence, NUMBER)]
+    assert [s.text for s in typed_spans(sentence, TIME)] == ["11H00 GMT"]
+    assert [s.text for s in typed_spans(sentence, PERSON)] == ["John Kerry"]
+
+
+def test_ask_script_json_lines_answers_each_line(index_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    from helpers import SCRIPTS
+
+    questions = "Où se retrouvent les ministres ?\nQuelle est la population de Lyon ?\n"
+    out = subprocess.run(
+        [sys.executable, str(SCRIPTS / "ask.py"), "--index", str(index_dir), "--json-lines"],
+        input=questions,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.splitlines()
+    answers = [json.loads(line) for line in out]
+    assert [a["answered"] for a in answers] == [True, False]
