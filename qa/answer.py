@@ -104,11 +104,14 @@ def candidates(
     best_passage: dict[int, float] = {}
     by_row: dict[int, SentenceRow] = {}
     neighbours: dict[int, list[SentenceRow]] = {}
-    for c in chunks:
-        # One sentence either side of the chunk, as context for its edges.
-        window = reader.sentences_of(
-            c.chunk.article_id, c.chunk.first_sentence - 1, c.chunk.last_sentence + 1
-        )
+    # One sentence either side of each chunk, as context for its edges.
+    windows = reader.sentence_windows(
+        [
+            (c.chunk.article_id, c.chunk.first_sentence - 1, c.chunk.last_sentence + 1)
+            for c in chunks
+        ]
+    )
+    for c, window in zip(chunks, windows, strict=True):
         for i, s in enumerate(window):
             if s.heading or not c.chunk.first_sentence <= s.idx <= c.chunk.last_sentence:
                 continue

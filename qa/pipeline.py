@@ -22,6 +22,7 @@ from .settings import Settings
 from .store import IndexReader, current_build_id
 
 log = logging.getLogger(__name__)
+OUTSIDE_WORDS_CACHED = 50_000  # vectors of question words not in the index, kept
 
 MESSAGES = {
     "fr": {
@@ -69,6 +70,7 @@ class QAEngine:
         self.tuning = tuning or Tuning()
         self._reader = self._open()
         self._reload_lock = threading.Lock()
+        self._outside_words: dict[str, np.ndarray] = {}  # question words the index lacks
 
     @classmethod
     def load(cls, settings: Settings, encoder: Encoder | None = None) -> QAEngine:
@@ -147,13 +149,19 @@ class QAEngine:
         query_terms = tuple(terms(question, lang))
         query_words = tuple(content_words(question, lang))
         known = reader.words(query_words)
-        missing = [w for w in query_words if w not in known]
-        # One encoder call for the question and the words the index lacks.
+        outside = {w: self._outside_words.get(w) for w in query_words if w not in known}
+        missing = [w for w, v in outside.items() if v is None]
+        # One encoder call for the question and the words the index lacks (an
+        # English question on French articles); those are kept for next time.
         encoded = self.encoder.encode([question, *missing])
+        fresh = dict(zip(missing, encoded[1:], strict=True))
+        if len(self._outside_words) > OUTSIDE_WORDS_CACHED:
+            self._outside_words.clear()
+        self._outside_words.update(fresh)
+        outside.update(fresh)
         word_vectors = np.zeros((len(query_words), self.encoder.dim), dtype=np.float32)
-        extra = dict(zip(missing, encoded[1:], strict=True))
         for i, w in enumerate(query_words):
-            word_vectors[i] = reader.word_vectors[known[w][0]] if w in known else extra[w]
+            word_vectors[i] = reader.word_vectors[known[w][0]] if w in known else outside[w]
         n = reader.counts["sentences"]
         query = Query(
             text=question,

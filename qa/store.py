@@ -76,8 +76,8 @@ IVF_TRAIN_PER_LIST = 50
 IVF_SCAN = 40_000
 IVF_MIN_PROBE_FRACTION = 32
 # HNSW over the same 8-bit codes ('hnsw_sq8') is not picked by `faiss_kind`: at
-# 1M it searches faster (0.6 ms p95, recall@10 0.97) but builds in ~230 s where
-# IVF takes 30-90 s (and every add rebuilds the index), and FAISS reads its
+# 1M it searches faster (0.5 ms p95, recall@10 0.97) but builds in 230-280 s
+# where IVF takes 20-90 s (and every add rebuilds the index), and FAISS reads its
 # graph and codes into each worker's own memory (~800 MB) where IVF lists are
 # memory-mapped and shared. It can be built for comparison (bench_scale.py
 # --kind hnsw_sq8), and HNSW builds of earlier versions still open.
@@ -170,9 +170,11 @@ def faiss_kind(n_vectors: int) -> str:
 
 
 def ivf_lists(n_vectors: int) -> int:
-    """IVF lists for `n_vectors`: a power of two near 2·sqrt(n)."""
+    """IVF lists for `n_vectors`: a power of two near 2·sqrt(n), and no more
+    than the vectors can train (which only binds below IVF_THRESHOLD, in tests)."""
     target = 2 * max(n_vectors, 1) ** 0.5
-    return int(min(IVF_MAX_LISTS, max(IVF_MIN_LISTS, 2 ** round(np.log2(target)))))
+    nlist = min(IVF_MAX_LISTS, max(IVF_MIN_LISTS, 2 ** round(np.log2(target))))
+    return int(min(nlist, max(1, n_vectors // IVF_TRAIN_PER_LIST)))
 
 
 def ivf_probes(nlist: int, n_vectors: int) -> int:
@@ -598,6 +600,21 @@ class IndexReader:
             (article_id, first, last),
         ).fetchall()
         return [SentenceRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+
+    def sentence_windows(self, windows: Sequence[tuple[str, int, int]]) -> list[list[SentenceRow]]:
+        """The sentences of each (article_id, first idx, last idx) window, in one query."""
+        if not windows:
+            return []
+        where = " OR ".join(["(article_id = ? AND idx BETWEEN ? AND ?)"] * len(windows))
+        rows = self.db.execute(
+            f'SELECT row, article_id, idx, start, "end", heading FROM sentences WHERE {where}',
+            [v for w in windows for v in w],
+        ).fetchall()
+        by_key = {(r[1], r[2]): SentenceRow(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
+        return [
+            [by_key[(a, i)] for i in range(first, last + 1) if (a, i) in by_key]
+            for a, first, last in windows
+        ]
 
     def sentences(self, rows: Sequence[int]) -> dict[int, SentenceRow]:
         return {
