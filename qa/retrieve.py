@@ -84,9 +84,9 @@ def retrieve_chunks(
 ) -> list[ScoredChunk]:
     """The `top_k` best chunks for `query`, best first, none from `exclude`d articles."""
     pool = max(weights.pool, top_k) * (2 if exclude else 1)
-    dense_hits = dict(reader.search_chunks(query.vector, pool))
-    lexical_hits = dict(reader.lexical_chunks(query.terms, pool))
-    rows = list(dict.fromkeys([*dense_hits, *lexical_hits]))
+    dense_rows = [r for r, _ in reader.search_chunks(query.vector, pool)]
+    lexical_rows = [r for r, _ in reader.lexical_chunks(query.terms, pool)]
+    rows = list(dict.fromkeys([*dense_rows, *lexical_rows]))
     if not rows:
         return []
     chunks = reader.chunks(rows)
@@ -94,12 +94,10 @@ def retrieve_chunks(
         rows = [r for r in rows if chunks[r].article_id not in exclude]
     chunk_terms = reader.chunk_terms(rows)
     langs = {a.id: a.lang for a in reader.articles(c.article_id for c in chunks.values()).values()}
-    # Dense cosines of chunks found only lexically (cheap: pool-sized).
-    missing = [r for r in rows if r not in dense_hits]
-    if missing:
-        vectors = np.asarray(reader.chunk_vectors[missing], dtype=np.float32)
-        for r, s in zip(missing, vectors @ query.vector, strict=True):
-            dense_hits[r] = float(s)
+    # Exact cosines for the whole pool, from the stored vectors: the FAISS index
+    # may be quantised, and chunks found only lexically have no cosine yet.
+    exact = np.asarray(reader.chunk_vectors[rows], dtype=np.float32) @ query.vector
+    dense_hits = dict(zip(rows, map(float, exact), strict=True))
     scored = []
     for r in rows:
         chunk = chunks[r]

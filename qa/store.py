@@ -773,7 +773,9 @@ def _read_meta(build: Path) -> dict[str, Any]:
 def _read_faiss(path: Path) -> faiss.Index:
     try:
         # Memory-mapped: several server processes share one copy in the page cache.
-        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        # IO_FLAG_MMAP_IFC maps flat, HNSW and IVF files alike (FAISS >= 1.11).
+        flags = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP) | faiss.IO_FLAG_READ_ONLY
+        return faiss.read_index(str(path), flags)
     except RuntimeError as exc:
         raise IndexMismatch(f"{path}: not a readable FAISS index. Rebuild the index.") from exc
 

@@ -3,7 +3,7 @@
 way the product does (`qa.store.faiss_kind` + `make_faiss_index`), open each in
 a fresh process the way a server worker does, and print a Markdown table.
 
-bench_scale.py                        sizes 10k, 100k and 1M (~5 min on 2 cores)
+bench_scale.py                        sizes 10k, 100k and 1M (1.5-3.5 min on 2 cores)
 bench_scale.py --sizes 10000          quick run
 bench_scale.py --kind hnsw_sq8        force a structure instead of the product's pick
 bench_scale.py --centres piaf         topic centres from real USE embeddings of PIAF
