@@ -76,8 +76,9 @@ class Run:
     rate: float
     saturation: Result = field(default_factory=Result)
     paced: Result = field(default_factory=Result)
+    workers: int = 1
     rss_mb: float = 0.0
-    peak_rss_mb: float = 0.0
+    pss_mb: float = 0.0
     torch_loaded: bool = False
 
     @property
@@ -124,7 +125,7 @@ def request(
 class Server:
     """scripts/serve.py in a subprocess; a context manager that always stops it."""
 
-    def __init__(self, index: Path, corpus: Path, threads: int, log: Path) -> None:
+    def __init__(self, index: Path, corpus: Path, threads: int, workers: int, log: Path) -> None:
         self.port = free_port()
         self.log_path = log
         self._log = open(log, "wb")  # noqa: SIM115  (closed in __exit__)
@@ -134,6 +135,7 @@ class Server:
                 str(ROOT / "scripts" / "serve.py"),
                 *("--index", str(index), "--corpus", str(corpus)),
                 *("--host", HOST, "--port", str(self.port), "--threads", str(threads)),
+                *("--workers", str(workers)),
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -177,13 +179,24 @@ class Server:
         return http.client.HTTPConnection(HOST, self.port, timeout=30)
 
     def memory_mb(self) -> tuple[float, float]:
-        """(VmRSS, VmHWM) of the server process, in MB."""
-        values = {}
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) / 1024
-        return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
+        """(RSS, PSS) of the server and its worker processes together, in MB.
+
+        RSS counts pages that forked workers share (the encoder, the mapped
+        index) once per process; PSS splits them, so it is what they cost.
+        """
+        rss = pss = 0.0
+        for pid in self._tree(self.proc.pid):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                key, _, rest = line.partition(":")
+                if key == "Rss":
+                    rss += int(rest.split()[0]) / 1024
+                elif key == "Pss":
+                    pss += int(rest.split()[0]) / 1024
+        return rss, pss
+
+    def _tree(self, pid: int) -> list[int]:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [pid, *(p for c in children for p in self._tree(int(c)))]
 
     def torch_loaded(self) -> bool:
         """What /health says, double-checked in the process's memory map."""
@@ -262,11 +275,18 @@ def load(
 
 
 def bench(
-    index: Path, corpus: Path, threads: int, clients: int, seconds: float, rate: float, log: Path
+    index: Path,
+    corpus: Path,
+    threads: int,
+    workers: int,
+    clients: int,
+    seconds: float,
+    rate: float,
+    log: Path,
 ) -> Run:
     bodies = [json.dumps({"question": q}).encode() for q in questions()]
-    run = Run(threads, rate)
-    with Server(index, corpus, threads, log) as server:
+    run = Run(threads, rate, workers=workers)
+    with Server(index, corpus, threads, workers, log) as server:
         conn = server.connect()
         for body in bodies:  # every question once, then a short burst
             status, data = request(conn, "POST", "/ask", body)
@@ -276,7 +296,7 @@ def bench(
         load(server, bodies, clients, min(2.0, seconds), Result())
         load(server, bodies, clients, seconds, run.saturation)
         load(server, bodies, clients, seconds, run.paced, rate)
-        run.rss_mb, run.peak_rss_mb = server.memory_mb()
+        run.rss_mb, run.pss_mb = server.memory_mb()
         run.torch_loaded = server.torch_loaded()
     return run
 
@@ -287,7 +307,8 @@ def report(run: Run, clients: int) -> str:
     def mark(name: str) -> str:
         return "ok" if ok[name] else "MISSED"
 
-    lines = [f"waitress threads {run.threads}, {clients} clients"]
+    server = f"{run.workers} gunicorn workers" if run.workers > 1 else "waitress"
+    lines = [f"{server}, {run.threads} thread(s) each, {clients} clients"]
     for name, r in (("saturation", run.saturation), (f"paced {run.rate:g}/s", run.paced)):
         lines.append(
             f"  {name:<12} {r.rate:6.1f} answers/s   p50 {r.percentile(50):6.1f}  "
@@ -303,7 +324,7 @@ def report(run: Run, clients: int) -> str:
         f"  p99       {p99:7.1f} ms   target <= {TARGETS['p99']:.0f} ms    {mark('p99')}  (paced)",
         f"  errors    {run.errors:7d}      target 0          {mark('errors')}",
         f"  RSS       {run.rss_mb:7.1f} MB   target <= {TARGETS['rss']:.0f} MB   {mark('rss')}"
-        f"  (peak {run.peak_rss_mb:.1f} MB)",
+        f"  (all processes; PSS {run.pss_mb:.1f} MB)",
         f"  torch     {'loaded' if run.torch_loaded else 'not loaded'}",
     ]
     samples = run.saturation.error_samples + run.paced.error_samples
@@ -331,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         default=[1],
         help="waitress threads (several: one server each, to compare)",
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes (gunicorn when more than 1)"
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     if args.clients < 1 or args.rate <= 0 or args.seconds <= 0:
@@ -342,7 +366,16 @@ def main(argv: list[str] | None = None) -> int:
         index = args.index or Path(tmp) / "index"  # serve.py builds it when missing
         for threads in args.threads:
             log = Path(tmp) / f"serve-{threads}.log"
-            run = bench(index, args.corpus, threads, args.clients, args.seconds, args.rate, log)
+            run = bench(
+                index,
+                args.corpus,
+                threads,
+                args.workers,
+                args.clients,
+                args.seconds,
+                args.rate,
+                log,
+            )
             print(report(run, args.clients), flush=True)
             runs.append(run)
     if len(runs) > 1:
