@@ -86,19 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     unanswerable = seed_report.subset(answerable=False)
     table = _table(
-        [
-            "set",
-            "n",
-            "rank-1",
-            "rank-5",
-            "BM25 r1",
-            "BM25 r5",
-            "r1/BM25",
-            "abstained",
-            "short ans",
-            "p50 ms",
-            "p95 ms",
-        ],
+        HEADER,
         rows,
         args.markdown,
     )
