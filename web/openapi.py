@@ -31,6 +31,14 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 NULLABLE_STRING = {"type": ["string", "null"]}
+# What /articles lists of each article; /articles/<id> adds its text and sentences.
+ARTICLE_FIELDS = {
+    "id": {"type": "string"},
+    "title": {"type": "string"},
+    "url": NULLABLE_STRING,
+    "lang": {"type": "string"},
+    "date": NULLABLE_STRING,
+}
 OFFSET = {"type": "integer", "minimum": 0}
 
 
@@ -123,15 +131,7 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
                 "torch_loaded": {"type": "boolean"},
             }
         ),
-        "ArticleSummary": _obj(
-            {
-                "id": {"type": "string"},
-                "title": {"type": "string"},
-                "url": NULLABLE_STRING,
-                "lang": {"type": "string"},
-                "date": NULLABLE_STRING,
-            }
-        ),
+        "ArticleSummary": _obj(ARTICLE_FIELDS),
         "ArticleList": _obj(
             {"count": OFFSET, "articles": {"type": "array", "items": _ref("ArticleSummary")}}
         ),
@@ -146,11 +146,7 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         ),
         "Article": _obj(
             {
-                "id": {"type": "string"},
-                "title": {"type": "string"},
-                "url": NULLABLE_STRING,
-                "lang": {"type": "string"},
-                "date": NULLABLE_STRING,
+                **ARTICLE_FIELDS,
                 "text": {"type": "string", "description": "The cleaned text offsets point into."},
                 "sentences": {"type": "array", "items": _ref("Sentence")},
             }
