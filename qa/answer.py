@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .embed import E5_NAME, USE_NAME
 from .lexical import content_words, fold, terms, words
 from .qtype import TIME, Span, question_type, typed_spans
 from .records import Article, Citation, ShortAnswer
@@ -45,27 +46,19 @@ SOFT_MATCH_MIN = 0.5
 @dataclass(frozen=True)
 class AnswerWeights:
     """Weights of FEATURES (fitted by scripts/tune.py on the dev sets) and the
-    confidence under which the service abstains."""
+    confidence under which the service abstains. They depend on the encoder of
+    the sentence vectors ("dense"): see `for_sentence_encoder`."""
 
-    # Fitted by scripts/tune.py (listwise logistic regression on the seed and
-    # PIAF dev questions; held-out PIAF halves score 57.8% and 64.0% rank-1).
-    weights: tuple[tuple[str, float], ...] = (
-        ("dense", 1.663),
-        ("passage", 2.856),
-        ("coverage", 0.535),
-        ("context", 1.521),
-        ("bigrams", 0.300),
-        ("names", -0.041),
-        ("answer_type", 1.016),
-        ("novelty", -0.123),
-        ("soft", 1.212),
-        ("soft_context", 1.514),
-        ("coverage_title", 1.494),
-        ("soft_title", 2.089),
-    )
-    read_chunks: int = 8  # passages whose sentences are read
+    weights: tuple[tuple[str, float], ...]
     # Answers every answerable seed question and 97% of PIAF's (scripts/tune.py).
-    abstain_below: float = 4.44
+    abstain_below: float
+    read_chunks: int = 8  # passages whose sentences are read
+
+    @classmethod
+    def for_sentence_encoder(cls, name: str) -> AnswerWeights:
+        """The weights fitted with sentence vectors by `name`; those fitted with
+        USE for any other encoder (cosine scales differ: refit with tune.py)."""
+        return FITTED.get(name, FITTED[USE_NAME])
 
     def vector(self) -> np.ndarray:
         """The weights in FEATURES order; a feature not named weighs 0."""
@@ -74,6 +67,48 @@ class AnswerWeights:
         if unknown:
             raise ValueError(f"unknown answer features: {sorted(unknown)}")
         return np.asarray([named.get(f, 0.0) for f in FEATURES], dtype=np.float32)
+
+
+# Listwise logistic regressions on the seed and PIAF dev questions
+# (scripts/tune.py), one per sentence encoder.
+FITTED = {
+    # Held-out PIAF halves: 61.0% and 67.3% rank-1.
+    E5_NAME: AnswerWeights(
+        weights=(
+            ("dense", 49.596),
+            ("passage", 5.939),
+            ("coverage", -0.140),
+            ("context", 0.911),
+            ("bigrams", 0.217),
+            ("names", -0.786),
+            ("answer_type", 1.195),
+            ("novelty", 1.972),
+            ("soft", 0.660),
+            ("soft_context", 1.760),
+            ("coverage_title", 0.509),
+            ("soft_title", 2.116),
+        ),
+        abstain_below=47.00,
+    ),
+    # Held-out PIAF halves: 57.8% and 64.0% rank-1.
+    USE_NAME: AnswerWeights(
+        weights=(
+            ("dense", 1.663),
+            ("passage", 2.856),
+            ("coverage", 0.535),
+            ("context", 1.521),
+            ("bigrams", 0.300),
+            ("names", -0.041),
+            ("answer_type", 1.016),
+            ("novelty", -0.123),
+            ("soft", 1.212),
+            ("soft_context", 1.514),
+            ("coverage_title", 1.494),
+            ("soft_title", 2.089),
+        ),
+        abstain_below=4.44,
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -124,7 +159,8 @@ def candidates(
     articles = reader.articles({s.article_id for s in by_row.values()})
     ordered_terms = reader.sentence_terms(sorted({n.row for ns in neighbours.values() for n in ns}))
     terms_of = {r: set(t) for r, t in ordered_terms.items()}
-    dense = np.asarray(reader.sentence_vectors[rows], dtype=np.float32) @ query.vector
+    question = query.vector if query.sentence_vector is None else query.sentence_vector
+    dense = np.asarray(reader.sentence_vectors[rows], dtype=np.float32) @ question
     qtype = question_type(query.text)
     question_words = {fold(w) for w in words(query.text)}
     question_bigrams = set(itertools.pairwise(query.terms))

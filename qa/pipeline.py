@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .answer import AnswerWeights, ScoredSentence, citations, score_sentences, short_answer
-from .embed import Encoder, load_encoder
+from .embed import Encoder, load_encoder, load_sentence_encoder
 from .errors import BadQuestion, QAError
 from .lang import detect_language
 from .lexical import content_words, terms
@@ -50,8 +50,8 @@ class Ranking:
 
 @dataclass(frozen=True)
 class Tuning:
+    answer: AnswerWeights
     retrieval: RetrievalWeights = field(default_factory=RetrievalWeights)
-    answer: AnswerWeights = field(default_factory=AnswerWeights)
 
 
 class QAEngine:
@@ -63,12 +63,20 @@ class QAEngine:
         encoder: Encoder,
         settings: Settings | None = None,
         tuning: Tuning | None = None,
+        sentence_encoder: Encoder | None = None,
     ) -> None:
+        """`sentence_encoder` defaults to the one the index's sentence vectors
+        were made with (`encoder` itself when they were made by it)."""
         self.settings = settings or Settings()
         self.index_dir = Path(index_dir)
         self.encoder = encoder
-        self.tuning = tuning or Tuning()
-        self._reader = self._open()
+        reader = IndexReader(self.index_dir)
+        self.sentence_encoder = sentence_encoder or load_sentence_encoder(
+            reader.sentence_encoder["name"], encoder, self.settings.encoder_threads()
+        )
+        weights = AnswerWeights.for_sentence_encoder(self.sentence_encoder.name)
+        self.tuning = tuning or Tuning(weights)
+        self._reader = self._checked(reader)
         self._reload_lock = threading.Lock()
         self._outside_words: dict[str, np.ndarray] = {}  # question words the index lacks
 
@@ -84,8 +92,11 @@ class QAEngine:
         return cls(settings.index_dir, encoder, settings)
 
     def _open(self) -> IndexReader:
-        reader = IndexReader(self.index_dir)
+        return self._checked(IndexReader(self.index_dir))
+
+    def _checked(self, reader: IndexReader) -> IndexReader:
         reader.check_encoder(self.encoder.name, self.encoder.dim)
+        reader.check_sentence_encoder(self.sentence_encoder.name, self.sentence_encoder.dim)
         return reader
 
     @property
@@ -163,6 +174,9 @@ class QAEngine:
         for i, w in enumerate(query_words):
             word_vectors[i] = reader.word_vectors[known[w][0]] if w in known else outside[w]
         n = reader.counts["sentences"]
+        sentence_vector = None
+        if self.sentence_encoder is not self.encoder:
+            sentence_vector = self.sentence_encoder.encode_queries([question])[0]
         query = Query(
             text=question,
             lang=lang,
@@ -172,6 +186,7 @@ class QAEngine:
             words=query_words,
             word_vectors=word_vectors,
             word_idf=np.array([idf(n, known[w][1] if w in known else 0) for w in query_words]),
+            sentence_vector=sentence_vector,
         )
         read = max(top_k, self.tuning.answer.read_chunks)
         chunks = retrieve_chunks(reader, query, read, self.tuning.retrieval, exclude)

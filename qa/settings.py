@@ -21,6 +21,12 @@ class Settings:
         "Encoder: 'use-multilingual-v3' (offline, multilingual) or any "
         "sentence-transformers model name or local folder.",
     )
+    sentence_model: str = _setting(
+        "multilingual-e5-small-q4",
+        "Encoder of the sentence vectors that choose the answer: "
+        "'multilingual-e5-small-q4' (offline, multilingual), 'same' to use `model`, "
+        "or any name `model` accepts.",
+    )
     threads: int = _setting(0, "Encoder threads; 0 means the machine's core count.")
     chunk_size: int = _setting(600, "Target chunk length in characters (whole sentences).")
     chunk_overlap: int = _setting(150, "Characters of overlap between consecutive chunks.")

@@ -256,6 +256,7 @@ def write_build(
     encoder: dict[str, Any],
     chunking: dict[str, Any],
     backend: SearchBackend | None = None,
+    sentence_encoder: dict[str, Any] | None = None,
 ) -> Path:
     """Write a whole build for `items` and publish it as `index_dir/current`.
 
@@ -263,6 +264,7 @@ def write_build(
     build leaves only a `builds/.tmp-*` folder that the next build removes.
     An external search `backend` (Milvus) gets the build's chunks before the
     swap, so a reader never sees a build whose search is not there yet.
+    `sentence_encoder` ({name, dim}) made the sentence vectors, if not `encoder`.
     """
     backend = backend or FaissBackend()
     builds = index_dir / "builds"
@@ -271,8 +273,9 @@ def write_build(
     tmp = builds / f".tmp-{build_id}"
     tmp.mkdir()
     dim = int(encoder["dim"])
+    sentence_encoder = sentence_encoder or encoder
     chunk_vectors = _stack([i.chunk_vectors for i in items], dim)
-    sentence_vectors = _stack([i.sentence_vectors for i in items], dim)
+    sentence_vectors = _stack([i.sentence_vectors for i in items], int(sentence_encoder["dim"]))
     kind = faiss_kind(len(chunk_vectors))
     faiss.write_index(make_faiss_index(chunk_vectors, kind), str(tmp / CHUNKS_FAISS))
     np.save(tmp / CHUNKS_NPY, chunk_vectors)
@@ -287,6 +290,10 @@ def write_build(
             "build_id": build_id,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "encoder": {"name": encoder["name"], "dim": dim},
+            "sentence_encoder": {
+                "name": sentence_encoder["name"],
+                "dim": int(sentence_encoder["dim"]),
+            },
             "chunking": chunking,
             "faiss": faiss_meta(kind, len(chunk_vectors)),
             "search": search,
@@ -469,6 +476,11 @@ class IndexReader:
         self.meta = _read_meta(self.path)
         self.build_id: str = self.meta["build_id"]
         self.dim: int = int(self.meta["encoder"]["dim"])
+        # Builds from before sentence encoders had their own entry used `encoder`.
+        self.sentence_encoder: dict[str, Any] = self.meta.get(
+            "sentence_encoder", self.meta["encoder"]
+        )
+        self.sentence_dim = int(self.sentence_encoder["dim"])
         self.chunk_index = _read_faiss(self.path / CHUNKS_FAISS)
         set_search_params(self.chunk_index, self.meta.get("faiss") or {})
         self.chunk_vectors = _read_npy(self.path / CHUNKS_NPY)
@@ -496,10 +508,10 @@ class IndexReader:
                 f"{where / CHUNKS_NPY}: shape {self.chunk_vectors.shape}, meta.json says "
                 f"({counts['chunks']}, {self.dim}). Rebuild the index."
             )
-        if self.sentence_vectors.shape != (counts["sentences"], self.dim):
+        if self.sentence_vectors.shape != (counts["sentences"], self.sentence_dim):
             raise IndexMismatch(
                 f"{where / SENTENCES_NPY}: shape {self.sentence_vectors.shape}, meta.json says "
-                f"({counts['sentences']}, {self.dim}). Rebuild the index."
+                f"({counts['sentences']}, {self.sentence_dim}). Rebuild the index."
             )
         if self.word_vectors.shape != (counts["words"], self.dim):
             raise IndexMismatch(
@@ -529,6 +541,15 @@ class IndexReader:
                 f"{self.path / META}: index built with encoder {built['name']!r} "
                 f"({built['dim']} dimensions), but asked to query it with {name!r} ({dim}). "
                 f"Query with --model {built['name']!r} or rebuild the index with {name!r}."
+            )
+
+    def check_sentence_encoder(self, name: str, dim: int) -> None:
+        built = self.sentence_encoder
+        if built["name"] != name or int(built["dim"]) != dim:
+            raise EncoderMismatch(
+                f"{self.path / META}: sentence vectors made by {built['name']!r} "
+                f"({built['dim']} dimensions), but asked to score them with {name!r} ({dim}). "
+                "Restart to follow the index, or rebuild it."
             )
 
     # -- SQLite, one connection per thread

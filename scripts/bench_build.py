@@ -2,15 +2,15 @@
 """How much of a build is encoding? Build time against the encoder alone.
 
 For three corpora (the seed article, the ten dev pages, the 185 PIAF paragraphs)
-this measures, side by side in one run and with one encoder loaded and warmed up
-before any timing:
+this measures, side by side in one run and with the encoders (passages, and
+sentences: qa.settings `sentence_model`) loaded and warmed up before any timing:
 
   read    reading and cleaning the files into articles (once per repetition)
   build   qa.indexing.build_from_articles into a temporary folder, articles read
-  encoder the encoder alone on exactly the texts the build encodes: the sentences
-          and chunks as embedded (qa.indexing.embedding_text) and the vocabulary
-          words, found by re-running the same segmentation and chunking, in the
-          build's batches
+  encoder the encoders alone on exactly the texts the build encodes: the sentences
+          (by the sentence encoder), then the chunks as embedded
+          (qa.indexing.embedding_text) and the vocabulary words, found by
+          re-running the same segmentation and chunking, in the build's batches
 
 Each measurement is repeated --repeat times (interleaved) and the medians are
 printed. The target is build/encoder <= 1.3; when a corpus misses it (or with
@@ -40,7 +40,7 @@ import numpy as np
 
 from qa import indexing
 from qa.chunk import chunk_article
-from qa.embed import Encoder, available_cores, load_encoder
+from qa.embed import Encoder, available_cores, load_encoder, load_sentence_encoder
 from qa.evaluation import load_piaf
 from qa.ingest import read_file, read_files
 from qa.lexical import content_words
@@ -59,7 +59,8 @@ class Corpus:
     name: str
     read: Callable[[], list[Article]]
     articles: list[Article] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)  # sentences then chunks, as embedded
+    sentence_texts: list[str] = field(default_factory=list)  # as embedded
+    chunk_texts: list[str] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
     sentences: int = 0
     chunks: int = 0
@@ -87,9 +88,9 @@ def corpora(data: Path) -> list[Corpus]:
 
 def encoded_texts(
     articles: Sequence[Article], settings: Settings
-) -> tuple[list[str], list[str], int, int]:
-    """(sentence and chunk texts, vocabulary words, sentences, chunks): exactly what
-    build_from_articles hands the encoder, by the same segmentation and chunking."""
+) -> tuple[list[str], list[str], list[str]]:
+    """(sentence texts, chunk texts, vocabulary words): exactly what
+    build_from_articles hands the encoders, by the same segmentation and chunking."""
     embed = indexing.embedding_text
     unique: dict[str, Article] = {}
     for article in articles:  # the first article of each id, as the build keeps
@@ -108,7 +109,10 @@ def encoded_texts(
         chunk_texts += [embed(article, c.text) for c in chunks]
         for s in sentences:
             df.update(content_words(s.text, article.lang))
-    return sentence_texts + chunk_texts, sorted(df), len(sentence_texts), len(chunk_texts)
+    return sentence_texts, chunk_texts, sorted(df)
+
+
+Encoders = tuple[Encoder, Encoder]  # (passages and words, sentences)
 
 
 class Recorder:
@@ -122,36 +126,49 @@ class Recorder:
         self.texts += texts
         return self.inner.encode(texts)
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.inner.encode_queries(texts)
 
-def encode_alone(encoder: Encoder, texts: list[str], words: list[str]) -> tuple[float, float]:
-    """(wall, CPU) seconds to encode the texts, then the words, in the build's batches."""
+
+def encode_alone(encoders: Encoders, corpus: Corpus) -> tuple[float, float]:
+    """(wall, CPU) seconds to encode the corpus's texts in the build's batches."""
     started, cpu = time.perf_counter(), time.process_time()
-    for batch in (texts, words):
+    passages, sentences = encoders
+    for encoder, batch in (
+        (sentences, corpus.sentence_texts),
+        (passages, corpus.chunk_texts),
+        (passages, corpus.words),
+    ):
         for i in range(0, len(batch), BATCH):
             encoder.encode(batch[i : i + BATCH])
     return time.perf_counter() - started, time.process_time() - cpu
 
 
 def build_once(
-    encoder: Encoder, articles: list[Article], settings: Settings
+    encoders: Encoders, articles: list[Article], settings: Settings
 ) -> tuple[float, float]:
     """(wall, CPU) seconds of a full build into a temporary folder."""
     folder = Path(tempfile.mkdtemp(prefix="bench-build-"))
+    passages, sentences = encoders
     try:
         started, cpu = time.perf_counter(), time.process_time()
-        indexing.build_from_articles(articles, folder / "index", encoder, settings)
+        indexing.build_from_articles(
+            articles, folder / "index", passages, settings, sentence_encoder=sentences
+        )
         return time.perf_counter() - started, time.process_time() - cpu
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def profile_build(encoder: Encoder, corpus: Corpus, settings: Settings, top: int = 18) -> None:
-    """cProfile one build; print where the time outside the encoder goes."""
+def profile_build(pair: Encoders, corpus: Corpus, settings: Settings, top: int = 18) -> None:
+    """cProfile one build; print where the time outside the encoders goes."""
     folder = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     profiler = cProfile.Profile()
     try:
         profiler.enable()
-        indexing.build_from_articles(corpus.articles, folder / "index", encoder, settings)
+        indexing.build_from_articles(
+            corpus.articles, folder / "index", pair[0], settings, sentence_encoder=pair[1]
+        )
         profiler.disable()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -159,7 +176,7 @@ def profile_build(encoder: Encoder, corpus: Corpus, settings: Settings, top: int
     stats.calc_callees()
     entries = stats.stats  # type: ignore[attr-defined]
     callees = stats.all_callees  # type: ignore[attr-defined]
-    encoders = [k for k in entries if k[2] == "encode" and k[0].endswith("embed.py")]
+    encoders = [k for k in entries if k[2] in ("encode", "_encode") and k[0].endswith("embed.py")]
     # every function the encoder calls, directly or not
     inside = set(encoders)
     frontier = list(encoders)
@@ -238,23 +255,27 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings()
     encoder = load_encoder(args.model, args.threads)
-    encoder.encode(["Échauffement du modèle.", "warm-up"])  # lazy weights load here
+    sentence_encoder = load_sentence_encoder(settings.sentence_model, encoder, args.threads)
+    encoders = (encoder, sentence_encoder)
+    for e in encoders:
+        e.encode(["Échauffement du modèle.", "warm-up"])  # lazy weights load here
     runs = [c for c in corpora(args.data) if not args.only or c.name in args.only]
     for corpus in runs:
         corpus.articles = corpus.read()
-        corpus.texts, corpus.words, corpus.sentences, corpus.chunks = encoded_texts(
+        corpus.sentence_texts, corpus.chunk_texts, corpus.words = encoded_texts(
             corpus.articles, settings
         )
+        corpus.sentences, corpus.chunks = len(corpus.sentence_texts), len(corpus.chunk_texts)
         # One untimed build, recording what it encodes: the lists must be identical.
-        recorder = Recorder(encoder)
-        build_once(recorder, corpus.articles, settings)  # also warms caches
-        if recorder.texts != corpus.texts + corpus.words:
-            print(
-                f"warning: {corpus.name}: the build encoded other texts than the bench "
-                "derived; timing the encoder on the build's own texts",
-                file=sys.stderr,
+        recorders = (Recorder(encoder), Recorder(sentence_encoder))
+        build_once(recorders, corpus.articles, settings)  # also warms caches
+        derived = [corpus.chunk_texts + corpus.words, corpus.sentence_texts]
+        if sentence_encoder is encoder:
+            derived = [corpus.sentence_texts + corpus.chunk_texts + corpus.words, []]
+        if [recorders[0].texts, recorders[1].texts] != derived:
+            raise SystemExit(
+                f"{corpus.name}: the build encoded other texts than the bench derived"
             )
-            corpus.texts, corpus.words = recorder.texts, []
         corpus.times = {k: [] for k in ("read", "build", "encoder", "build cpu", "encoder cpu")}
 
     for _ in range(args.repeat):
@@ -262,15 +283,16 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             corpus.read()
             corpus.times["read"].append(time.perf_counter() - started)
-            wall, cpu = build_once(encoder, corpus.articles, settings)
+            wall, cpu = build_once(encoders, corpus.articles, settings)
             corpus.times["build"].append(wall)
             corpus.times["build cpu"].append(cpu)
-            wall, cpu = encode_alone(encoder, corpus.texts, corpus.words)
+            wall, cpu = encode_alone(encoders, corpus)
             corpus.times["encoder"].append(wall)
             corpus.times["encoder cpu"].append(cpu)
 
     print(
-        f"encoder {encoder.name} ({encoder.dim} dims), chunks {settings.chunk_size}/"
+        f"encoder {encoder.name} ({encoder.dim} dims), sentences by {sentence_encoder.name} "
+        f"({sentence_encoder.dim} dims), chunks {settings.chunk_size}/"
         f"{settings.chunk_overlap}, medians of {args.repeat} runs"
     )
     header = (
@@ -302,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     if load > cores:
         print(f"warning: load average {load:.1f} on {cores} cores: other work skews the timings")
     for corpus in runs if args.profile else missed:
-        profile_build(encoder, corpus, settings)
+        profile_build(encoders, corpus, settings)
     return 0
 
 

@@ -11,7 +11,8 @@ The threshold is then read off the trade-off between answering answerable
 questions (seed and PIAF) and abstaining on unanswerable ones (the seed's,
 and PIAF questions asked with their own paragraph left out of the index).
 
-Prints the weights and threshold to put in `qa/answer.py` (AnswerWeights).
+Prints the weights and threshold to put in `qa/answer.py` (FITTED, under the
+name of the sentence encoder, `sentence_model` in qa.settings).
 """
 
 from __future__ import annotations
@@ -74,8 +75,14 @@ def rank1(items: list[Item], w: np.ndarray) -> float:
 
 
 def fit(items: list[Item], l2: float = 1e-2, steps: int = 400, rate: float = 0.5) -> np.ndarray:
-    """Listwise logistic regression by gradient descent (convex, so no restarts)."""
+    """Listwise logistic regression by gradient descent (convex, so no restarts).
+
+    Features are standardised while fitting: cosines of one encoder may spread
+    over 0.1 where a share spreads over 1, and one step size must suit both.
+    """
     usable = [(it.features, it.labels / it.labels.sum()) for it in items if it.labels.any()]
+    scale = np.vstack([x for x, _ in usable]).std(axis=0) + 1e-6
+    usable = [(x / scale, target) for x, target in usable]
     w = np.zeros(len(FEATURES))
     for _ in range(steps):
         grad = np.zeros_like(w)
@@ -84,7 +91,7 @@ def fit(items: list[Item], l2: float = 1e-2, steps: int = 400, rate: float = 0.5
             p = np.exp(z - z.max())
             grad += x.T @ (p / p.sum() - target)
         w -= rate * (grad / len(usable) + l2 * w)
-    return w
+    return w / scale
 
 
 def best_scores(items: list[Item], w: np.ndarray) -> np.ndarray:
@@ -125,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     def group(name: str) -> list[Item]:
         return [it for it in seed_items + piaf_items if it.group == name]
 
-    print(f"features: {', '.join(FEATURES)}")
+    print(f"sentence encoder: {settings.sentence_model}; features: {', '.join(FEATURES)}")
     for train, test in (("piaf-a", "piaf-b"), ("piaf-b", "piaf-a")):
         w = fit(seed_items + group(train))
         print(

@@ -34,6 +34,7 @@ from helpers import (
 
 from qa import indexing
 from qa.chunk import chunk_article
+from qa.embed import load_sentence_encoder
 from qa.errors import EncoderMismatch, IndexMismatch, IndexMissing
 from qa.ingest import read_file
 from qa.pipeline import QAEngine
@@ -117,7 +118,8 @@ def test_counts_agree_with_sqlite_and_faiss(built: Built) -> None:
     assert db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0] == counts["chunks"]
     assert reader.chunk_index.ntotal == counts["chunks"]
     assert reader.chunk_index.d == 512
-    assert reader.sentence_vectors.shape == (counts["sentences"], 512)
+    assert reader.sentence_vectors.shape == (counts["sentences"], reader.sentence_dim)
+    assert reader.sentence_dim == reader.meta["sentence_encoder"]["dim"]
     assert reader.word_vectors.shape == (counts["words"], 512)
     if (reader.path / "chunks.npy").exists():  # exact chunk vectors, row i = FAISS row i
         chunk_vectors = np.load(reader.path / "chunks.npy")
@@ -137,6 +139,7 @@ def test_round_trip_offsets_and_vectors(built: Built) -> None:
     chunking put it, and its vector row is the encoding of that slice."""
     reader = IndexReader(built.index)
     enc = encoder()
+    sentence_enc = load_sentence_encoder(reader.sentence_encoder["name"], enc)
     for article_id in reader.article_ids():
         article = reader.article(article_id)
         assert article is not None
@@ -150,8 +153,8 @@ def test_round_trip_offsets_and_vectors(built: Built) -> None:
         vectors = np.asarray(reader.sentence_vectors[[s.row for s in stored]])
         # a sentence's vector encodes it alone or under the article's title
         assert np.allclose(
-            vectors, enc.encode([titled(article, t) for t in texts]), atol=1e-4
-        ) or np.allclose(vectors, enc.encode(texts), atol=1e-4), article_id
+            vectors, sentence_enc.encode([titled(article, t) for t in texts]), atol=1e-4
+        ) or np.allclose(vectors, sentence_enc.encode(texts), atol=1e-4), article_id
 
         chunk_rows = reader.db.execute(
             'SELECT row, chunk_id, start, "end", first_sentence, last_sentence FROM chunks '
