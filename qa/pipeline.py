@@ -72,7 +72,7 @@ class QAEngine:
         self.encoder = encoder
         reader = IndexReader(self.index_dir)
         self.sentence_encoder = sentence_encoder or load_sentence_encoder(
-            reader.sentence_encoder["name"], encoder, self.settings.encoder_threads()
+            reader.sentence_encoder["name"], encoder, self.settings.query_encoder_threads()
         )
         weights = AnswerWeights.for_sentence_encoder(self.sentence_encoder.name)
         self.tuning = tuning or Tuning(weights)
@@ -88,7 +88,7 @@ class QAEngine:
             reader = IndexReader(settings.index_dir)
             name = reader.meta["encoder"]["name"]
             reader.close()
-            encoder = load_encoder(name, settings.encoder_threads())
+            encoder = load_encoder(name, settings.query_encoder_threads())
         return cls(settings.index_dir, encoder, settings)
 
     def _open(self) -> IndexReader:

@@ -22,12 +22,19 @@ class Settings:
         "sentence-transformers model name or local folder.",
     )
     sentence_model: str = _setting(
-        "multilingual-e5-small-q4",
-        "Encoder of the sentence vectors that choose the answer: "
-        "'multilingual-e5-small-q4' (offline, multilingual), 'same' to use `model`, "
-        "or any name `model` accepts.",
+        "same",
+        "Encoder of the sentence vectors that choose the answer: 'same' uses `model`; "
+        "'multilingual-e5-small-q4' (offline, multilingual) picks better answers "
+        "(PIAF rank-1 64% against 61%) at ~15 ms more a question; or any name `model` "
+        "accepts.",
     )
     threads: int = _setting(0, "Encoder threads; 0 means the machine's core count.")
+    query_threads: int = _setting(
+        1,
+        "Threads of `model` when it encodes questions (serving, ask, evaluate): one "
+        "question gains little from more, and they would contend with the sentence "
+        "encoder's. 0 means the machine's core count.",
+    )
     chunk_size: int = _setting(600, "Target chunk length in characters (whole sentences).")
     chunk_overlap: int = _setting(150, "Characters of overlap between consecutive chunks.")
     store: str = _setting(
@@ -70,6 +77,11 @@ class Settings:
         from .embed import available_cores
 
         return self.threads or available_cores()
+
+    def query_encoder_threads(self) -> int:
+        from .embed import available_cores
+
+        return self.query_threads or available_cores()
 
 
 def env_name(name: str) -> str:

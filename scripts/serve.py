@@ -204,9 +204,9 @@ def _load_encoder(index: Path, model: str | None, settings: Settings) -> Encoder
     meta_path = reader.path / META
     reader.close()
     if model:
-        return load_encoder(model, settings.encoder_threads())
+        return load_encoder(model, settings.query_encoder_threads())
     try:
-        return load_encoder(built_with, settings.encoder_threads())
+        return load_encoder(built_with, settings.query_encoder_threads())
     except ModelLoadError as exc:
         raise ModelLoadError(
             f"{meta_path}: the index was built with encoder {built_with!r}, which cannot be "

@@ -1,6 +1,6 @@
 """The sentence encoder (qa.settings `sentence_model`): multilingual-e5-small
-scores the answer sentences while USE keeps retrieval; the index records which
-encoder made its sentence vectors, and every later use follows that record."""
+may score the answer sentences while USE keeps retrieval; the index records
+which encoder made its sentence vectors, and every later use follows that."""
 
 from __future__ import annotations
 
@@ -73,8 +73,8 @@ def test_same_means_the_passage_encoder() -> None:
     assert load_sentence_encoder(E5_NAME, use).name == E5_NAME
 
 
-def test_default_build_records_e5_sentence_vectors(tmp_path: Path) -> None:
-    index, settings = build(tmp_path)
+def test_e5_build_records_e5_sentence_vectors(tmp_path: Path) -> None:
+    index, settings = build(tmp_path, sentence_model=E5_NAME)
     reader = IndexReader(index)
     assert reader.meta["encoder"] == {"name": USE_NAME, "dim": 512}
     assert reader.meta["sentence_encoder"] == {"name": E5_NAME, "dim": 384}
@@ -90,8 +90,9 @@ def test_default_build_records_e5_sentence_vectors(tmp_path: Path) -> None:
     assert answer.answered and "Dr. Ellis" in (answer.answer or "")
 
 
-def test_same_builds_one_encoder_index(tmp_path: Path) -> None:
-    index, settings = build(tmp_path, sentence_model="same")
+def test_default_builds_one_encoder_index(tmp_path: Path) -> None:
+    index, settings = build(tmp_path)
+    assert settings.sentence_model == "same"
     reader = IndexReader(index)
     assert reader.meta["sentence_encoder"] == {"name": USE_NAME, "dim": 512}
     assert reader.sentence_vectors.shape[1] == 512
@@ -120,7 +121,8 @@ def test_add_follows_the_index_not_the_settings(tmp_path: Path) -> None:
     extra = tmp_path / "glacier.txt"
     extra.write_text(GLACIER_ARTICLE, encoding="utf-8")
     # the caller's settings name E5, the index was built with USE sentences
-    report = indexing.add([extra], index, encoder(), Settings(index_dir=str(index)))
+    settings = Settings(index_dir=str(index), sentence_model=E5_NAME)
+    report = indexing.add([extra], index, encoder(), settings)
     assert report.added and not report.errors
     reader = IndexReader(index)
     assert reader.meta["sentence_encoder"] == {"name": USE_NAME, "dim": 512}
@@ -129,7 +131,7 @@ def test_add_follows_the_index_not_the_settings(tmp_path: Path) -> None:
 
 
 def test_add_encodes_new_sentences_with_e5(tmp_path: Path, e5) -> None:  # type: ignore[no-untyped-def]
-    index, _ = build(tmp_path)
+    index, _ = build(tmp_path, sentence_model=E5_NAME)
     extra = tmp_path / "glacier.txt"
     extra.write_text(GLACIER_ARTICLE, encoding="utf-8")
     indexing.add([extra], index, encoder(), Settings(index_dir=str(index)))
@@ -145,6 +147,6 @@ def test_add_encodes_new_sentences_with_e5(tmp_path: Path, e5) -> None:  # type:
 
 
 def test_engine_refuses_a_sentence_encoder_unlike_the_index(tmp_path: Path) -> None:
-    index, settings = build(tmp_path)
+    index, settings = build(tmp_path, sentence_model=E5_NAME)
     with pytest.raises(EncoderMismatch, match="sentence vectors made by"):
         QAEngine(index, encoder(), settings, sentence_encoder=encoder())
