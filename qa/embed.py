@@ -201,9 +201,9 @@ def load_encoder(name: str = USE_NAME, threads: int = 0) -> Encoder:
     return SentenceTransformerEncoder(name, threads)
 
 
-def load_sentence_encoder(name: str, encoder: Encoder, threads: int = 0) -> Encoder:
-    """The encoder of sentence vectors called `name`: `encoder` itself when the
-    name is 'same' or its own, else loaded."""
-    if name in ("", "same", encoder.name):
-        return encoder
+def load_rescorer(name: str, threads: int = 0) -> Encoder | None:
+    """The second sentence encoder called `name` (qa.settings `rescore_model`),
+    or None for 'none' (or empty): answers then rest on the first pass alone."""
+    if name in ("", "none"):
+        return None
     return load_encoder(name, threads)

@@ -43,6 +43,7 @@ class Outcome:
     confidence: float
     short: str | None
     ms: float
+    rescored: bool = False  # the second sentence encoder was asked
 
     def right_at(self, k: int) -> bool:
         q = self.question
@@ -159,10 +160,11 @@ def run(
                     (s.article.id, s.sentence.start, s.sentence.end, s.text)
                     for s in ranking.scored[:k]
                 ],
-                answered=best >= engine.abstain_threshold,
+                answered=best >= engine.settings.abstain_threshold,
                 confidence=best,
                 short=answer.short_answer.text if answer and answer.short_answer else None,
                 ms=ms,
+                rescored=ranking.rescored,
             )
         )
     return report

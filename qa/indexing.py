@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .chunk import chunk_article
-from .embed import Encoder, load_sentence_encoder
+from .embed import Encoder, load_rescorer
 from .errors import ArticleEmpty, InputError
 from .ingest import corpus_files, read_files
 from .lexical import content_words, terms
@@ -77,14 +77,15 @@ def index_articles(
     encoder: Encoder,
     chunking: tuple[int, int],
     progress: Progress | None = None,
-    sentence_encoder: Encoder | None = None,
+    rescorer: Encoder | None = None,
 ) -> tuple[list[IndexedArticle], list[InputError], float]:
     """Segment, chunk and encode articles (`chunking` is (size, overlap)).
 
-    Chunks are encoded by `encoder`, sentences by `sentence_encoder` (default:
-    `encoder`). Returns the indexed articles, one error per article skipped for
-    having no sentence, and the seconds spent encoding. All texts are encoded in
-    a few large batches: encoding dominates a build.
+    Sentences and chunks are encoded by `encoder`, sentences also by the second
+    sentence encoder `rescorer` if there is one. Returns the indexed articles,
+    one error per article skipped for having no sentence, and the seconds spent
+    encoding. All texts are encoded in a few large batches: encoding dominates
+    a build.
     """
     size, overlap = chunking
     parts = []
@@ -101,13 +102,12 @@ def index_articles(
     sentence_texts = [embedding_text(a, s.text) for a, sentences, _ in parts for s in sentences]
     chunk_texts = [embedding_text(a, c.text) for a, _, chunks in parts for c in chunks]
     started = time.perf_counter()
-    if sentence_encoder is None or sentence_encoder is encoder:
-        vectors = _encode_in_batches(encoder, sentence_texts + chunk_texts, progress)
-        sentence_vectors = vectors[: len(sentence_texts)]
-        chunk_vectors = vectors[len(sentence_texts) :]
-    else:
-        sentence_vectors = _encode_in_batches(sentence_encoder, sentence_texts, progress)
-        chunk_vectors = _encode_in_batches(encoder, chunk_texts, progress)
+    vectors = _encode_in_batches(encoder, sentence_texts + chunk_texts, progress)
+    sentence_vectors = vectors[: len(sentence_texts)]
+    chunk_vectors = vectors[len(sentence_texts) :]
+    rescore_vectors = (
+        None if rescorer is None else _encode_in_batches(rescorer, sentence_texts, progress)
+    )
     encode_seconds = time.perf_counter() - started
     items = []
     s_at = c_at = 0
@@ -124,6 +124,9 @@ def index_articles(
                 sentence_words=[content_words(s.text, article.lang) for s in sentences],
                 sentence_vectors=sentence_vectors[s_at : s_at + len(sentences)],
                 chunk_vectors=chunk_vectors[c_at : c_at + len(chunks)],
+                rescore_vectors=None
+                if rescore_vectors is None
+                else rescore_vectors[s_at : s_at + len(sentences)],
             )
         )
         s_at += len(sentences)
@@ -206,21 +209,19 @@ def build_from_articles(
     progress: Progress | None = None,
     report: BuildReport | None = None,
     started: float | None = None,
-    sentence_encoder: Encoder | None = None,
+    rescorer: Encoder | None = None,
 ) -> BuildReport:
-    """Full rebuild of `index_dir` from articles already read. Sentences are
-    encoded by `sentence_encoder`, by default the one `settings` names."""
+    """Full rebuild of `index_dir` from articles already read. The second
+    sentence encoder is `rescorer`, by default the one `settings` names."""
     started = time.perf_counter() if started is None else started
     report = report or BuildReport()
-    sentence_encoder = sentence_encoder or load_sentence_encoder(
-        settings.sentence_model, encoder, settings.encoder_threads()
-    )
+    rescorer = rescorer or load_rescorer(settings.rescore_model, settings.encoder_threads())
     items, skipped, report.encode_seconds = index_articles(
         _dedupe(articles),
         encoder,
         (settings.chunk_size, settings.chunk_overlap),
         progress,
-        sentence_encoder,
+        rescorer,
     )
     report.errors += skipped
     words, seconds = vocabulary(items, encoder, None, progress)
@@ -234,7 +235,7 @@ def build_from_articles(
             _encoder_meta(encoder),
             _chunking(settings),
             backend,
-            _encoder_meta(sentence_encoder),
+            _encoder_meta(rescorer) if rescorer else None,
         )
     report.added = [i.article.id for i in items]
     return _finish(report, items, started)
@@ -261,13 +262,12 @@ def add(
         replaced = _replaced_by(old, fresh)
         # New articles are chunked as the index was, whatever the caller's settings.
         chunking = (int(old.meta["chunking"]["size"]), int(old.meta["chunking"]["overlap"]))
-        # ...and their sentences encoded by the index's sentence encoder.
-        sentence_encoder = load_sentence_encoder(
-            old.sentence_encoder["name"], encoder, settings.encoder_threads()
+        # ...and their sentences encoded by the index's second encoder, if any.
+        rescorer = load_rescorer(
+            old.rescorer["name"] if old.rescorer else "none", settings.encoder_threads()
         )
-        old.check_sentence_encoder(sentence_encoder.name, sentence_encoder.dim)
         new_items, skipped, report.encode_seconds = index_articles(
-            fresh, encoder, chunking, progress, sentence_encoder
+            fresh, encoder, chunking, progress, rescorer
         )
         report.errors += skipped
         kept = [old.indexed_article(i) for i in kept_ids if i not in replaced]
@@ -316,7 +316,7 @@ def _rewrite(
         _encoder_meta(encoder),
         old.meta["chunking"],
         backend,
-        old.sentence_encoder,
+        old.rescorer,
     )
     old.close()
     return path

@@ -11,8 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .answer import AnswerWeights, ScoredSentence, citations, score_sentences, short_answer
-from .embed import Encoder, load_encoder, load_sentence_encoder
+from .answer import (
+    AnswerWeights,
+    Rescoring,
+    ScoredSentence,
+    candidates,
+    citations,
+    score_sentences,
+    short_answer,
+)
+from .embed import Encoder, load_encoder, load_rescorer
 from .errors import BadQuestion, QAError
 from .lang import detect_language
 from .lexical import content_words, terms
@@ -46,12 +54,14 @@ class Ranking:
     query: Query
     chunks: list[ScoredChunk]
     scored: list[ScoredSentence]
+    rescored: bool  # the second encoder was asked
 
 
 @dataclass(frozen=True)
 class Tuning:
     answer: AnswerWeights
     retrieval: RetrievalWeights = field(default_factory=RetrievalWeights)
+    rescoring: Rescoring | None = None  # needs an index with a second encoder
 
 
 class QAEngine:
@@ -63,19 +73,19 @@ class QAEngine:
         encoder: Encoder,
         settings: Settings | None = None,
         tuning: Tuning | None = None,
-        sentence_encoder: Encoder | None = None,
+        rescorer: Encoder | None = None,
     ) -> None:
-        """`sentence_encoder` defaults to the one the index's sentence vectors
-        were made with (`encoder` itself when they were made by it)."""
+        """`rescorer`, the second sentence encoder, defaults to the one the index
+        was built with (none when it has none)."""
         self.settings = settings or Settings()
         self.index_dir = Path(index_dir)
         self.encoder = encoder
         reader = IndexReader(self.index_dir)
-        self.sentence_encoder = sentence_encoder or load_sentence_encoder(
-            reader.sentence_encoder["name"], encoder, self.settings.query_encoder_threads()
+        self.rescorer = rescorer or load_rescorer(
+            reader.rescorer["name"] if reader.rescorer else "none",
+            self.settings.query_encoder_threads(),
         )
-        weights = AnswerWeights.for_sentence_encoder(self.sentence_encoder.name)
-        self.tuning = tuning or Tuning(weights)
+        self.tuning = tuning or self._fitted()
         self._reader = self._checked(reader)
         self._reload_lock = threading.Lock()
         self._outside_words: dict[str, np.ndarray] = {}  # question words the index lacks
@@ -91,12 +101,23 @@ class QAEngine:
             encoder = load_encoder(name, settings.query_encoder_threads())
         return cls(settings.index_dir, encoder, settings)
 
+    def _fitted(self) -> Tuning:
+        rescoring = None
+        if self.rescorer is not None:
+            rescoring = Rescoring.for_rescorer(self.rescorer.name)
+            if self.settings.rescore_margin:
+                rescoring = Rescoring(rescoring.weights, self.settings.rescore_margin)
+        return Tuning(AnswerWeights.for_encoder(self.encoder.name), rescoring=rescoring)
+
     def _open(self) -> IndexReader:
         return self._checked(IndexReader(self.index_dir))
 
     def _checked(self, reader: IndexReader) -> IndexReader:
         reader.check_encoder(self.encoder.name, self.encoder.dim)
-        reader.check_sentence_encoder(self.sentence_encoder.name, self.sentence_encoder.dim)
+        if self.rescorer is None:
+            reader.check_rescorer(None, None)
+        else:
+            reader.check_rescorer(self.rescorer.name, self.rescorer.dim)
         return reader
 
     @property
@@ -174,9 +195,6 @@ class QAEngine:
         for i, w in enumerate(query_words):
             word_vectors[i] = reader.word_vectors[known[w][0]] if w in known else outside[w]
         n = reader.counts["sentences"]
-        sentence_vector = None
-        if self.sentence_encoder is not self.encoder:
-            sentence_vector = self.sentence_encoder.encode_queries([question])[0]
         query = Query(
             text=question,
             lang=lang,
@@ -186,12 +204,19 @@ class QAEngine:
             words=query_words,
             word_vectors=word_vectors,
             word_idf=np.array([idf(n, known[w][1] if w in known else 0) for w in query_words]),
-            sentence_vector=sentence_vector,
         )
         read = max(top_k, self.tuning.answer.read_chunks)
         chunks = retrieve_chunks(reader, query, read, self.tuning.retrieval, exclude)
-        scored = score_sentences(reader, query, chunks, self.tuning.answer, self.tuning.retrieval)
-        return Ranking(reader, query, chunks, scored)
+        found = candidates(reader, query, chunks, self.tuning.retrieval)
+        scored = score_sentences(found, self.tuning.answer)
+        # A close call is put to the second encoder, if the index has one.
+        second, rescorer, rescored = self.tuning.rescoring, self.rescorer, False
+        close = len(scored) > 1 and second and scored[0].score - scored[1].score < second.margin
+        if second and rescorer and close:
+            vector = rescorer.encode_queries([question])[0]
+            scored = score_sentences(found.rescored(reader, vector), second.weights)
+            rescored = True
+        return Ranking(reader, query, chunks, scored, rescored)
 
     def ask(self, question: object, top_k: object = None) -> Answer:
         """Answer one question: the best sentence verbatim with its citation, or an abstention."""
@@ -212,7 +237,7 @@ class QAEngine:
             )
             for c in ranking.chunks[:k]
         ]
-        if not scored or scored[0].score < self.abstain_threshold:
+        if not scored or scored[0].score < self.settings.abstain_threshold:
             empty = reader.counts["articles"] == 0
             message = messages["empty"] if empty else messages["abstain"]
             return Answer(text, query.lang, False, None, None, message, [], passages, _ms(started))
@@ -229,10 +254,6 @@ class QAEngine:
             passages=passages,
             took_ms=_ms(started),
         )
-
-    @property
-    def abstain_threshold(self) -> float:
-        return self.settings.abstain_threshold or self.tuning.answer.abstain_below
 
 
 def _ms(started: float) -> float:

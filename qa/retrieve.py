@@ -31,8 +31,6 @@ class Query:
     words: tuple[str, ...] = ()  # content words as written (lower-cased), for soft matching
     word_vectors: np.ndarray | None = None  # (len(words), dim)
     word_idf: np.ndarray | None = None  # (len(words),) IDF of each word over sentences
-    # The question by the sentence encoder, when that is not the passage encoder.
-    sentence_vector: np.ndarray | None = None  # (sentence dim,) unit row
 
 
 @dataclass(frozen=True)

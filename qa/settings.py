@@ -21,18 +21,24 @@ class Settings:
         "Encoder: 'use-multilingual-v3' (offline, multilingual) or any "
         "sentence-transformers model name or local folder.",
     )
-    sentence_model: str = _setting(
-        "same",
-        "Encoder of the sentence vectors that choose the answer: 'same' uses `model`; "
-        "'multilingual-e5-small-q4' (offline, multilingual) picks better answers "
-        "(PIAF rank-1 64% against 61%) at ~15 ms more a question; or any name `model` "
-        "accepts.",
+    rescore_model: str = _setting(
+        "multilingual-e5-small-q4",
+        "Second encoder of the sentences, asked only when the first pass is unsure "
+        "which sentence answers: 'multilingual-e5-small-q4' (offline, multilingual; "
+        "PIAF rank-1 65% against 61% without it, at ~15 ms more for the questions it "
+        "is asked about and ~7x the encoding time of a build), 'none', or any name "
+        "`model` accepts (then refit the weights with scripts/tune.py).",
+    )
+    rescore_margin: float = _setting(
+        0.0,
+        "Ask the second encoder when the best sentence leads the next by less than "
+        "this (0 = calibrated default; a large value asks it about every question).",
     )
     threads: int = _setting(0, "Encoder threads; 0 means the machine's core count.")
     query_threads: int = _setting(
         1,
         "Threads of `model` when it encodes questions (serving, ask, evaluate): one "
-        "question gains little from more, and they would contend with the sentence "
+        "question gains little from more, and they would contend with the second "
         "encoder's. 0 means the machine's core count.",
     )
     chunk_size: int = _setting(600, "Target chunk length in characters (whole sentences).")
@@ -51,7 +57,8 @@ class Settings:
     max_question_chars: int = _setting(2000, "Longest question accepted, in characters.")
     abstain_threshold: float = _setting(
         0.0,
-        "Answer only when the best sentence's confidence reaches this (0 = calibrated default).",
+        "Answer only when the best sentence's score (its margin over the calibrated "
+        "threshold) reaches this: 0 is the calibrated default, more abstains more.",
     )
     host: str = _setting("127.0.0.1", "Address the web server binds to.")
     port: int = _setting(8000, "Port the web server listens on.")

@@ -52,6 +52,7 @@ META = "meta.json"
 CHUNKS_FAISS = "chunks.faiss"
 CHUNKS_NPY = "chunks.npy"
 SENTENCES_NPY = "sentences.npy"
+RESCORE_NPY = "rescore_sentences.npy"  # by the second encoder, when there is one
 SQLITE = "store.sqlite"
 WORDS_NPY = "words.npy"
 # Below this many chunks search is exact (flat); from it on, IVF lists of 8-bit
@@ -125,6 +126,8 @@ class IndexedArticle:
     sentence_words: list[list[str]]  # content words of each sentence (soft matching)
     sentence_vectors: np.ndarray  # (len(sentences), dim)
     chunk_vectors: np.ndarray  # (len(chunks), dim)
+    # By the second encoder (qa.settings `rescore_model`), when the index has one.
+    rescore_vectors: np.ndarray | None = None  # (len(sentences), rescorer dim)
 
 
 @dataclass(frozen=True)
@@ -256,7 +259,7 @@ def write_build(
     encoder: dict[str, Any],
     chunking: dict[str, Any],
     backend: SearchBackend | None = None,
-    sentence_encoder: dict[str, Any] | None = None,
+    rescorer: dict[str, Any] | None = None,
 ) -> Path:
     """Write a whole build for `items` and publish it as `index_dir/current`.
 
@@ -264,7 +267,8 @@ def write_build(
     build leaves only a `builds/.tmp-*` folder that the next build removes.
     An external search `backend` (Milvus) gets the build's chunks before the
     swap, so a reader never sees a build whose search is not there yet.
-    `sentence_encoder` ({name, dim}) made the sentence vectors, if not `encoder`.
+    `rescorer` ({name, dim}) is the second sentence encoder, if any: every item
+    then carries its `rescore_vectors`.
     """
     backend = backend or FaissBackend()
     builds = index_dir / "builds"
@@ -273,14 +277,20 @@ def write_build(
     tmp = builds / f".tmp-{build_id}"
     tmp.mkdir()
     dim = int(encoder["dim"])
-    sentence_encoder = sentence_encoder or encoder
     chunk_vectors = _stack([i.chunk_vectors for i in items], dim)
-    sentence_vectors = _stack([i.sentence_vectors for i in items], int(sentence_encoder["dim"]))
+    sentence_vectors = _stack([i.sentence_vectors for i in items], dim)
     kind = faiss_kind(len(chunk_vectors))
     faiss.write_index(make_faiss_index(chunk_vectors, kind), str(tmp / CHUNKS_FAISS))
     np.save(tmp / CHUNKS_NPY, chunk_vectors)
     np.save(tmp / SENTENCES_NPY, sentence_vectors)
     np.save(tmp / WORDS_NPY, _stack([vocabulary.vectors], dim))
+    files = [CHUNKS_FAISS, CHUNKS_NPY, SENTENCES_NPY, WORDS_NPY, SQLITE]
+    if rescorer is not None:
+        rescore_vectors = [i.rescore_vectors for i in items]
+        if any(v is None for v in rescore_vectors):
+            raise ValueError("an index with a second sentence encoder needs all its vectors")
+        np.save(tmp / RESCORE_NPY, _stack(rescore_vectors, int(rescorer["dim"])))  # type: ignore[arg-type]
+        files.append(RESCORE_NPY)
     _write_sqlite(tmp / SQLITE, items, vocabulary)
     chunk_terms = [t for i in items for t in i.chunk_terms]
     search = backend.publish(build_id, chunk_vectors, chunk_terms)
@@ -290,10 +300,9 @@ def write_build(
             "build_id": build_id,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "encoder": {"name": encoder["name"], "dim": dim},
-            "sentence_encoder": {
-                "name": sentence_encoder["name"],
-                "dim": int(sentence_encoder["dim"]),
-            },
+            "rescorer": (
+                {"name": rescorer["name"], "dim": int(rescorer["dim"])} if rescorer else None
+            ),
             "chunking": chunking,
             "faiss": faiss_meta(kind, len(chunk_vectors)),
             "search": search,
@@ -303,10 +312,7 @@ def write_build(
                 "sentences": len(sentence_vectors),
                 "words": len(vocabulary.words),
             },
-            "files": {
-                name: (tmp / name).stat().st_size
-                for name in (CHUNKS_FAISS, CHUNKS_NPY, SENTENCES_NPY, WORDS_NPY, SQLITE)
-            },
+            "files": {name: (tmp / name).stat().st_size for name in files},
         }
         (tmp / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
         _fsync_folder(tmp)
@@ -476,16 +482,13 @@ class IndexReader:
         self.meta = _read_meta(self.path)
         self.build_id: str = self.meta["build_id"]
         self.dim: int = int(self.meta["encoder"]["dim"])
-        # Builds from before sentence encoders had their own entry used `encoder`.
-        self.sentence_encoder: dict[str, Any] = self.meta.get(
-            "sentence_encoder", self.meta["encoder"]
-        )
-        self.sentence_dim = int(self.sentence_encoder["dim"])
+        self.rescorer: dict[str, Any] | None = self.meta.get("rescorer")
         self.chunk_index = _read_faiss(self.path / CHUNKS_FAISS)
         set_search_params(self.chunk_index, self.meta.get("faiss") or {})
         self.chunk_vectors = _read_npy(self.path / CHUNKS_NPY)
         self.sentence_vectors = _read_npy(self.path / SENTENCES_NPY)
         self.word_vectors = _read_npy(self.path / WORDS_NPY)
+        self.rescore_vectors = _read_npy(self.path / RESCORE_NPY) if self.rescorer else None
         self._local = threading.local()
         self._check()
         self.search: ChunkSearch = open_search(
@@ -508,11 +511,24 @@ class IndexReader:
                 f"{where / CHUNKS_NPY}: shape {self.chunk_vectors.shape}, meta.json says "
                 f"({counts['chunks']}, {self.dim}). Rebuild the index."
             )
-        if self.sentence_vectors.shape != (counts["sentences"], self.sentence_dim):
+        legacy = self.meta.get("sentence_encoder")
+        if legacy and legacy["name"] != self.meta["encoder"]["name"]:
+            raise IndexMismatch(
+                f"{where / META}: sentence vectors by {legacy['name']!r} in place of the "
+                "encoder's, a layout this version no longer reads. Rebuild the index."
+            )
+        if self.sentence_vectors.shape != (counts["sentences"], self.dim):
             raise IndexMismatch(
                 f"{where / SENTENCES_NPY}: shape {self.sentence_vectors.shape}, meta.json says "
-                f"({counts['sentences']}, {self.sentence_dim}). Rebuild the index."
+                f"({counts['sentences']}, {self.dim}). Rebuild the index."
             )
+        if self.rescorer is not None and self.rescore_vectors is not None:
+            shape = (counts["sentences"], int(self.rescorer["dim"]))
+            if self.rescore_vectors.shape != shape:
+                raise IndexMismatch(
+                    f"{where / RESCORE_NPY}: shape {self.rescore_vectors.shape}, meta.json "
+                    f"says {shape}. Rebuild the index."
+                )
         if self.word_vectors.shape != (counts["words"], self.dim):
             raise IndexMismatch(
                 f"{where / WORDS_NPY}: shape {self.word_vectors.shape}, meta.json says "
@@ -543,13 +559,14 @@ class IndexReader:
                 f"Query with --model {built['name']!r} or rebuild the index with {name!r}."
             )
 
-    def check_sentence_encoder(self, name: str, dim: int) -> None:
-        built = self.sentence_encoder
-        if built["name"] != name or int(built["dim"]) != dim:
+    def check_rescorer(self, name: str | None, dim: int | None) -> None:
+        """The second sentence encoder must be the one the index was built with."""
+        built = (self.rescorer["name"], int(self.rescorer["dim"])) if self.rescorer else None
+        asked = (name, dim) if name else None
+        if built != asked:
             raise EncoderMismatch(
-                f"{self.path / META}: sentence vectors made by {built['name']!r} "
-                f"({built['dim']} dimensions), but asked to score them with {name!r} ({dim}). "
-                "Restart to follow the index, or rebuild it."
+                f"{self.path / META}: second sentence vectors by {_named(built)}, but asked "
+                f"to score them with {_named(asked)}. Restart to follow the index, or rebuild it."
             )
 
     # -- SQLite, one connection per thread
@@ -744,8 +761,12 @@ class IndexReader:
             if crows
             else np.zeros((0, self.dim), np.float32)
         )
-        sentence_vectors = np.asarray(
-            self.sentence_vectors[[s.row for s in srows]], dtype=np.float32
+        rows = [s.row for s in srows]
+        sentence_vectors = np.asarray(self.sentence_vectors[rows], dtype=np.float32)
+        rescore_vectors = (
+            None
+            if self.rescore_vectors is None
+            else np.asarray(self.rescore_vectors[rows], dtype=np.float32)
         )
         return IndexedArticle(
             article,
@@ -756,11 +777,16 @@ class IndexReader:
             [content_words(s.text, article.lang) for s in sentences],
             sentence_vectors,
             chunk_vectors,
+            rescore_vectors,
         )
 
     def _terms(self, table: str, rows: list[int]) -> list[str]:
         found = dict(self._by_rows(f"SELECT rowid, terms FROM {table} WHERE rowid IN ({{}})", rows))
         return [found[r] for r in rows]
+
+
+def _named(encoder: tuple[str, int | None] | None) -> str:
+    return f"{encoder[0]!r} ({encoder[1]} dimensions)" if encoder else "no encoder"
 
 
 def _read_meta(build: Path) -> dict[str, Any]:

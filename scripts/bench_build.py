@@ -3,13 +3,14 @@
 
 For three corpora (the seed article, the ten dev pages, the 185 PIAF paragraphs)
 this measures, side by side in one run and with the encoders (passages, and
-sentences: qa.settings `sentence_model`) loaded and warmed up before any timing:
+and the second sentence encoder, qa.settings `rescore_model`) loaded and warmed
+up before any timing:
 
   read    reading and cleaning the files into articles (once per repetition)
   build   qa.indexing.build_from_articles into a temporary folder, articles read
   encoder the encoders alone on exactly the texts the build encodes: the sentences
-          (by the sentence encoder), then the chunks as embedded
-          (qa.indexing.embedding_text) and the vocabulary words, found by
+          and chunks as embedded (qa.indexing.embedding_text), the sentences
+          again by the second encoder, and the vocabulary words, found by
           re-running the same segmentation and chunking, in the build's batches
 
 Each measurement is repeated --repeat times (interleaved) and the medians are
@@ -40,7 +41,7 @@ import numpy as np
 
 from qa import indexing
 from qa.chunk import chunk_article
-from qa.embed import Encoder, available_cores, load_encoder, load_sentence_encoder
+from qa.embed import Encoder, available_cores, load_encoder, load_rescorer
 from qa.evaluation import load_piaf
 from qa.ingest import read_file, read_files
 from qa.lexical import content_words
@@ -112,7 +113,7 @@ def encoded_texts(
     return sentence_texts, chunk_texts, sorted(df)
 
 
-Encoders = tuple[Encoder, Encoder]  # (passages and words, sentences)
+Encoders = tuple[Encoder, Encoder | None]  # (the encoder, the second sentence encoder)
 
 
 class Recorder:
@@ -133,14 +134,16 @@ class Recorder:
 def encode_alone(encoders: Encoders, corpus: Corpus) -> tuple[float, float]:
     """(wall, CPU) seconds to encode the corpus's texts in the build's batches."""
     started, cpu = time.perf_counter(), time.process_time()
-    passages, sentences = encoders
-    for encoder, batch in (
-        (sentences, corpus.sentence_texts),
-        (passages, corpus.chunk_texts),
-        (passages, corpus.words),
+    encoder, rescorer = encoders
+    for one, batch in (
+        (encoder, corpus.sentence_texts + corpus.chunk_texts),
+        (rescorer, corpus.sentence_texts),
+        (encoder, corpus.words),
     ):
+        if one is None:
+            continue
         for i in range(0, len(batch), BATCH):
-            encoder.encode(batch[i : i + BATCH])
+            one.encode(batch[i : i + BATCH])
     return time.perf_counter() - started, time.process_time() - cpu
 
 
@@ -149,11 +152,10 @@ def build_once(
 ) -> tuple[float, float]:
     """(wall, CPU) seconds of a full build into a temporary folder."""
     folder = Path(tempfile.mkdtemp(prefix="bench-build-"))
-    passages, sentences = encoders
     try:
         started, cpu = time.perf_counter(), time.process_time()
         indexing.build_from_articles(
-            articles, folder / "index", passages, settings, sentence_encoder=sentences
+            articles, folder / "index", encoders[0], settings, rescorer=encoders[1]
         )
         return time.perf_counter() - started, time.process_time() - cpu
     finally:
@@ -167,7 +169,7 @@ def profile_build(pair: Encoders, corpus: Corpus, settings: Settings, top: int =
     try:
         profiler.enable()
         indexing.build_from_articles(
-            corpus.articles, folder / "index", pair[0], settings, sentence_encoder=pair[1]
+            corpus.articles, folder / "index", pair[0], settings, rescorer=pair[1]
         )
         profiler.disable()
     finally:
@@ -253,12 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    settings = Settings()
+    settings = Settings.from_env()
     encoder = load_encoder(args.model, args.threads)
-    sentence_encoder = load_sentence_encoder(settings.sentence_model, encoder, args.threads)
-    encoders = (encoder, sentence_encoder)
+    rescorer = load_rescorer(settings.rescore_model, args.threads)
+    encoders = (encoder, rescorer)
     for e in encoders:
-        e.encode(["Échauffement du modèle.", "warm-up"])  # lazy weights load here
+        if e is not None:
+            e.encode(["Échauffement du modèle.", "warm-up"])  # lazy weights load here
     runs = [c for c in corpora(args.data) if not args.only or c.name in args.only]
     for corpus in runs:
         corpus.articles = corpus.read()
@@ -267,15 +270,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         corpus.sentences, corpus.chunks = len(corpus.sentence_texts), len(corpus.chunk_texts)
         # One untimed build, recording what it encodes: the lists must be identical.
-        recorders = (Recorder(encoder), Recorder(sentence_encoder))
+        recorders = (Recorder(encoder), Recorder(rescorer) if rescorer else None)
         build_once(recorders, corpus.articles, settings)  # also warms caches
-        derived = [corpus.chunk_texts + corpus.words, corpus.sentence_texts]
-        if sentence_encoder is encoder:
-            derived = [corpus.sentence_texts + corpus.chunk_texts + corpus.words, []]
-        if [recorders[0].texts, recorders[1].texts] != derived:
-            raise SystemExit(
-                f"{corpus.name}: the build encoded other texts than the bench derived"
-            )
+        derived = [
+            corpus.sentence_texts + corpus.chunk_texts + corpus.words,
+            corpus.sentence_texts if rescorer else [],
+        ]
+        if [recorders[0].texts, recorders[1].texts if recorders[1] else []] != derived:
+            raise SystemExit(f"{corpus.name}: the build encoded other texts than the bench derived")
         corpus.times = {k: [] for k in ("read", "build", "encoder", "build cpu", "encoder cpu")}
 
     for _ in range(args.repeat):
@@ -291,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             corpus.times["encoder cpu"].append(cpu)
 
     print(
-        f"encoder {encoder.name} ({encoder.dim} dims), sentences by {sentence_encoder.name} "
-        f"({sentence_encoder.dim} dims), chunks {settings.chunk_size}/"
+        f"encoder {encoder.name} ({encoder.dim} dims), second sentence encoder "
+        f"{rescorer.name if rescorer else 'none'}, chunks {settings.chunk_size}/"
         f"{settings.chunk_overlap}, medians of {args.repeat} runs"
     )
     header = (

@@ -6,6 +6,7 @@ Seed: right when it contains a gold string. PIAF: right when it overlaps the
 gold answer span. Abstention: on unanswerable seed questions, and on PIAF
 questions asked with their own paragraph left out of the index (hard
 negatives). A plain BM25 sentence ranker runs on the same data as baseline.
+"2nd enc": share of questions the second sentence encoder was asked about.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ HEADER = [
     "r1/BM25",
     "abstained",
     "short ans",
+    "2nd enc",
     "p50 ms",
     "p95 ms",
 ]
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{ev.rate(ours, 1) / ev.rate(base, 1):.2f}x" if ev.rate(base, 1) else "-",
                     f"{abstained}/{len(ours)}",
                     f"{sum(o.short_match() for o in ours) / len(ours):.1%}",
+                    f"{sum(o.rescored for o in ours) / len(ours):.0%}",
                     f"{ev.median([o.ms for o in ours]):.1f}",
                     f"{ev.percentile([o.ms for o in ours], 95):.1f}",
                 ]
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nunanswerable: seed {seed_abstained}/{len(unanswerable)} abstained; "
         f"PIAF with own paragraph left out {out_abstained}/{len(piaf_out.outcomes)} "
         f"({out_abstained / len(piaf_out.outcomes):.1%}) abstained "
-        f"(threshold {seed.abstain_threshold:.2f})"
+        f"(abstain_threshold {seed.settings.abstain_threshold:.2f})"
     )
     answerable = seed_report.subset() + piaf_report.subset()
     print(f"answerable answered: {sum(o.answered for o in answerable)}/{len(answerable)}")

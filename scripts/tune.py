@@ -11,8 +11,13 @@ The threshold is then read off the trade-off between answering answerable
 questions (seed and PIAF) and abstaining on unanswerable ones (the seed's,
 and PIAF questions asked with their own paragraph left out of the index).
 
-Prints the weights and threshold to put in `qa/answer.py` (FITTED, under the
-name of the sentence encoder, `sentence_model` in qa.settings).
+Two passes are fitted: the first without the second encoder's cosine
+("rescore"), the second with it. The margin under which the second encoder is
+asked is the first pass's lead of its best sentence over the next, taken at the
+--rescore-share quantile of PIAF questions.
+
+Prints the weights, margin and thresholds to put in `qa/answer.py` (FITTED
+under the encoder's name, RESCORING under the second encoder's).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import _bootstrap  # noqa: F401
 import numpy as np
 
 from qa import evaluation as ev
-from qa.answer import FEATURES, candidates
+from qa.answer import FEATURES, RESCORE, candidates
 from qa.embed import load_encoder
 from qa.pipeline import QAEngine
 from qa.settings import Settings
@@ -55,6 +60,8 @@ def collect(
         exclude = frozenset([q.article_id]) if leave_out and q.article_id else frozenset()
         ranking = engine.rank(q.text, 5, exclude)
         found = candidates(ranking.reader, ranking.query, ranking.chunks, engine.tuning.retrieval)
+        if engine.rescorer is not None:
+            found = found.rescored(ranking.reader, engine.rescorer.encode_queries([q.text])[0])
         labels = np.array(
             [
                 not leave_out
@@ -98,6 +105,63 @@ def best_scores(items: list[Item], w: np.ndarray) -> np.ndarray:
     return np.array([float((it.features @ w).max()) if len(it.labels) else -np.inf for it in items])
 
 
+def first_pass(items: list[Item]) -> list[Item]:
+    """The items without the second encoder's cosine."""
+    out = []
+    for it in items:
+        features = it.features.copy()
+        features[:, RESCORE] = 0.0
+        out.append(Item(features, it.labels, it.group))
+    return out
+
+
+def leads(items: list[Item], w: np.ndarray) -> np.ndarray:
+    """How far each question's best sentence leads the next (inf: one candidate)."""
+    out = []
+    for it in items:
+        scores = np.sort(it.features @ w)[::-1]
+        out.append(scores[0] - scores[1] if len(scores) > 1 else np.inf)
+    return np.array(out)
+
+
+@dataclass
+class Cascade:
+    first: np.ndarray  # weights of the first pass
+    second: np.ndarray  # of the second
+    margin: float
+
+    def asked(self, items: list[Item]) -> np.ndarray:
+        return leads(first_pass(items), self.first) < self.margin
+
+    def rank1(self, items: list[Item]) -> float:
+        asked = self.asked(items)
+        hits = [
+            bool(it.labels[int(np.argmax(it.features @ (self.second if a else self.first)))])
+            for it, a in zip(items, asked, strict=True)
+            if len(it.labels)
+        ]
+        return sum(hits) / len(items) if items else float("nan")
+
+    def scores(self, items: list[Item], below: tuple[float, float]) -> np.ndarray:
+        """Best scores over the threshold of the pass that chose them."""
+        asked = self.asked(items)
+        one = best_scores(first_pass(items), self.first) - below[0]
+        two = best_scores(items, self.second) - below[1]
+        return np.where(asked, two, one)
+
+
+def fit_cascade(items: list[Item], piaf: list[Item], share: float) -> Cascade:
+    first = fit(first_pass(items))
+    margin = float(np.quantile(leads(first_pass(piaf), first), share)) if share < 1 else np.inf
+    return Cascade(first, fit(items), margin)
+
+
+def ceiling(answerable_seed: np.ndarray, answerable_piaf: np.ndarray, refusals: float) -> float:
+    """The highest threshold that answers every answerable seed question and
+    refuses at most `refusals` of PIAF's."""
+    return float(min(answerable_seed.min(), np.quantile(answerable_piaf, refusals)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -108,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.03,
         help="share of answerable PIAF questions the threshold may refuse",
+    )
+    parser.add_argument(
+        "--rescore-share",
+        type=float,
+        default=0.5,
+        help="share of PIAF questions the second encoder is asked about (0: never, 1: all)",
     )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
@@ -132,41 +202,59 @@ def main(argv: list[str] | None = None) -> int:
     def group(name: str) -> list[Item]:
         return [it for it in seed_items + piaf_items if it.group == name]
 
-    print(f"sentence encoder: {settings.sentence_model}; features: {', '.join(FEATURES)}")
-    for train, test in (("piaf-a", "piaf-b"), ("piaf-b", "piaf-a")):
-        w = fit(seed_items + group(train))
-        print(
-            f"fit on seed + {train}: held-out {test} rank-1 {rank1(group(test), w):.1%} "
-            f"(train {rank1(group(train), w):.1%}), seed fr {rank1(group('seed-fr'), w):.0%} "
-            f"en {rank1(group('seed-en'), w):.0%}"
-        )
-    w = fit(seed_items + piaf_items)
     print(
-        f"fit on all: PIAF rank-1 {rank1(piaf_items, w):.1%}, seed fr "
-        f"{rank1(group('seed-fr'), w):.0%} en {rank1(group('seed-en'), w):.0%}"
+        f"encoder: {settings.model}; second encoder: {settings.rescore_model}, asked about "
+        f"{args.rescore_share:.0%} of PIAF questions; features: {', '.join(FEATURES)}"
     )
-
-    answerable_seed = best_scores(seed_items, w)
-    answerable_piaf = best_scores(piaf_items, w)
-    unanswerable_seed = best_scores(seed_negatives, w)
-    left_out = best_scores(piaf_negatives, w)
-    # The highest threshold that answers every answerable seed question and
-    # refuses at most --max-refusals of PIAF.
-    ceiling = min(answerable_seed.min(), np.quantile(answerable_piaf, args.max_refusals))
+    for train, test in (("piaf-a", "piaf-b"), ("piaf-b", "piaf-a")):
+        c = fit_cascade(seed_items + group(train), group(train), args.rescore_share)
+        print(
+            f"fit on seed + {train}: held-out {test} rank-1 {c.rank1(group(test)):.1%} "
+            f"(first pass alone {rank1(first_pass(group(test)), c.first):.1%}, second pass "
+            f"on all {rank1(group(test), c.second):.1%}, second asked about "
+            f"{c.asked(group(test)).mean():.0%}; train {c.rank1(group(train)):.1%}), "
+            f"seed fr {c.rank1(group('seed-fr')):.0%} en {c.rank1(group('seed-en')):.0%}"
+        )
+    c = fit_cascade(seed_items + piaf_items, piaf_items, args.rescore_share)
     print(
-        "\nthreshold  answered(seed)  answered(PIAF)  abstained(seed unanswerable)  "
+        f"fit on all: PIAF rank-1 {c.rank1(piaf_items):.1%} (second asked about "
+        f"{c.asked(piaf_items).mean():.0%}), seed fr {c.rank1(group('seed-fr')):.0%} en "
+        f"{c.rank1(group('seed-en')):.0%} (second asked about {c.asked(seed_items).mean():.0%})"
+    )
+    # Each pass has its threshold, read off all its questions' scores.
+    below = (
+        ceiling(
+            best_scores(first_pass(seed_items), c.first),
+            best_scores(first_pass(piaf_items), c.first),
+            args.max_refusals,
+        ),
+        ceiling(
+            best_scores(seed_items, c.second),
+            best_scores(piaf_items, c.second),
+            args.max_refusals,
+        ),
+    )
+    answerable_seed = c.scores(seed_items, below)
+    answerable_piaf = c.scores(piaf_items, below)
+    unanswerable_seed = c.scores(seed_negatives, below)
+    left_out = c.scores(piaf_negatives, below)
+    print(
+        "\nabstain_threshold  answered(seed)  answered(PIAF)  abstained(seed unanswerable)  "
         "abstained(PIAF left out)"
     )
-    for t in sorted({*np.linspace(ceiling - 1.5, ceiling + 0.5, 9).round(2), round(ceiling, 2)}):
+    for t in np.linspace(-1.0, 1.0, 9):
         print(
-            f"{t:9.2f}  {np.mean(answerable_seed >= t):14.0%}  "
+            f"{t:17.2f}  {np.mean(answerable_seed >= t):14.0%}  "
             f"{np.mean(answerable_piaf >= t):14.1%}  "
             f"{np.mean(unanswerable_seed < t):28.0%}  {np.mean(left_out < t):24.1%}"
         )
-    print("\nweights = (")
-    for name, value in zip(FEATURES, w, strict=True):
-        print(f'    ("{name}", {value:.3f}),')
-    print(f")\nabstain_below = {ceiling - 0.005:.2f}")
+    for name, w, threshold in (("first", c.first, below[0]), ("second", c.second, below[1])):
+        print(f"\n{name} pass: weights = (")
+        for feature, value in zip(FEATURES, w, strict=True):
+            if value:
+                print(f'    ("{feature}", {value:.3f}),')
+        print(f")\nabstain_below = {threshold - 0.005:.2f}")
+    print(f"\nmargin = {c.margin:.2f}")
     return 0
 
 
