@@ -34,7 +34,7 @@ from helpers import (
 
 from qa import indexing
 from qa.chunk import chunk_article
-from qa.embed import load_sentence_encoder
+from qa.embed import load_rescorer
 from qa.errors import EncoderMismatch, IndexMismatch, IndexMissing
 from qa.ingest import read_file
 from qa.pipeline import QAEngine
@@ -118,8 +118,10 @@ def test_counts_agree_with_sqlite_and_faiss(built: Built) -> None:
     assert db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0] == counts["chunks"]
     assert reader.chunk_index.ntotal == counts["chunks"]
     assert reader.chunk_index.d == 512
-    assert reader.sentence_vectors.shape == (counts["sentences"], reader.sentence_dim)
-    assert reader.sentence_dim == reader.meta["sentence_encoder"]["dim"]
+    assert reader.sentence_vectors.shape == (counts["sentences"], 512)
+    rescorer = reader.meta["rescorer"]  # the default second sentence encoder
+    assert reader.rescore_vectors is not None
+    assert reader.rescore_vectors.shape == (counts["sentences"], rescorer["dim"])
     assert reader.word_vectors.shape == (counts["words"], 512)
     if (reader.path / "chunks.npy").exists():  # exact chunk vectors, row i = FAISS row i
         chunk_vectors = np.load(reader.path / "chunks.npy")
@@ -139,7 +141,9 @@ def test_round_trip_offsets_and_vectors(built: Built) -> None:
     chunking put it, and its vector row is the encoding of that slice."""
     reader = IndexReader(built.index)
     enc = encoder()
-    sentence_enc = load_sentence_encoder(reader.sentence_encoder["name"], enc)
+    assert reader.rescorer is not None
+    rescorer = load_rescorer(reader.rescorer["name"])
+    assert rescorer is not None
     for article_id in reader.article_ids():
         article = reader.article(article_id)
         assert article is not None
@@ -150,11 +154,12 @@ def test_round_trip_offsets_and_vectors(built: Built) -> None:
         ]
         texts = [article.text[s.start : s.end] for s in stored]
         assert texts == [s.text for s in sentences]
-        vectors = np.asarray(reader.sentence_vectors[[s.row for s in stored]])
-        # a sentence's vector encodes it alone or under the article's title
-        assert np.allclose(
-            vectors, sentence_enc.encode([titled(article, t) for t in texts]), atol=1e-4
-        ) or np.allclose(vectors, sentence_enc.encode(texts), atol=1e-4), article_id
+        rows = [s.row for s in stored]
+        # a sentence's vectors encode it under the article's title, by both encoders
+        embedded = [titled(article, t) for t in texts]
+        assert np.allclose(reader.sentence_vectors[rows], enc.encode(embedded), atol=1e-4)
+        assert reader.rescore_vectors is not None
+        assert np.allclose(reader.rescore_vectors[rows], rescorer.encode(embedded), atol=1e-4)
 
         chunk_rows = reader.db.execute(
             'SELECT row, chunk_id, start, "end", first_sentence, last_sentence FROM chunks '

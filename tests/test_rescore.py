@@ -1,0 +1,205 @@
+"""The second sentence encoder (qa.settings `rescore_model`): multilingual-e5-small
+re-scores the candidate sentences when the first pass, on USE, is unsure which
+one answers. The index records that encoder and keeps its sentence vectors;
+every later use follows the index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import ENGLISH_ARTICLE, FRENCH_ARTICLE, GLACIER_ARTICLE, encoder, titled
+
+from qa import indexing
+from qa.answer import FEATURES, RESCORING
+from qa.embed import E5_NAME, USE_NAME, Encoder, load_encoder, load_rescorer
+from qa.errors import EncoderMismatch, IndexMismatch
+from qa.pipeline import QAEngine
+from qa.settings import Settings
+from qa.store import RESCORE_NPY, IndexReader
+
+PARAPHRASES = [
+    ("Le chat dort sur le canapé.", "The cat is sleeping on the sofa."),
+    ("Les ministres se réunissent mercredi à Paris.", "The ministers meet in Paris on Wednesday."),
+    ("La banque centrale a relevé ses taux.", "The central bank raised its interest rates."),
+]
+LANTERNS = "Combien de lanternes les organisateurs ont-ils installées ?"
+BEES = "Who said the warm spring helped the bee colonies?"
+
+
+@pytest.fixture(scope="module")
+def e5() -> Encoder:
+    return load_encoder(E5_NAME)
+
+
+class Counting:
+    """The encoder, counting the questions it is asked to encode."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.questions = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.inner.encode(texts)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        self.questions += len(texts)
+        return self.inner.encode_queries(texts)
+
+
+def build(root: Path, **settings: object) -> tuple[Path, Settings]:
+    folder = root / "corpus"
+    folder.mkdir()
+    (folder / "lanternes.txt").write_text(FRENCH_ARTICLE, encoding="utf-8")
+    (folder / "bees.txt").write_text(ENGLISH_ARTICLE, encoding="utf-8")
+    index = root / "index"
+    config = Settings(index_dir=str(index), **settings)  # type: ignore[arg-type]
+    report = indexing.build(folder, index, encoder(), config)
+    assert report.errors == []
+    return index, config
+
+
+def test_e5_unit_rows_queries_differ_from_passages(e5: Encoder) -> None:
+    assert (e5.name, e5.dim) == (E5_NAME, 384)
+    text = "Les ministres de la Défense se retrouvent à 11H00."
+    passages, queries = e5.encode([text, "x" * 3000, ""]), e5.encode_queries([text])
+    assert passages.shape == (3, 384) and passages.dtype == np.float32
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-5)
+    # E5 marks queries and passages apart: the same text gives two vectors
+    assert 0.5 < float(passages[0] @ queries[0]) < 0.999
+    assert e5.encode([]).shape == e5.encode_queries([]).shape == (0, 384)
+
+
+def test_e5_french_question_finds_english_sentence_and_back(e5: Encoder) -> None:
+    fr, en = [p[0] for p in PARAPHRASES], [p[1] for p in PARAPHRASES]
+    for questions, passages in ((fr, en), (en, fr)):
+        sims = e5.encode_queries(questions) @ e5.encode(passages).T
+        assert list(sims.argmax(axis=1)) == [0, 1, 2], np.round(sims, 3)
+
+
+def test_none_means_no_second_encoder() -> None:
+    assert load_rescorer("none") is None and load_rescorer("") is None
+    second = load_rescorer(E5_NAME)
+    assert second is not None and second.name == E5_NAME
+
+
+def test_default_build_keeps_e5_sentence_vectors(tmp_path: Path, e5: Encoder) -> None:
+    index, settings = build(tmp_path)
+    assert settings.rescore_model == E5_NAME
+    reader = IndexReader(index)
+    assert reader.meta["encoder"] == {"name": USE_NAME, "dim": 512}
+    assert reader.meta["rescorer"] == {"name": E5_NAME, "dim": 384}
+    n = reader.counts["sentences"]
+    assert reader.sentence_vectors.shape == (n, 512)
+    assert reader.rescore_vectors is not None and reader.rescore_vectors.shape == (n, 384)
+    assert reader.meta["files"][RESCORE_NPY] > 0
+    # row i of both files is sentence i, under its title
+    row = reader.article_sentences(reader.article_ids()[0])[1]
+    article = reader.article(row.article_id)
+    assert article is not None
+    text = titled(article, article.text[row.start : row.end])
+    assert np.allclose(reader.rescore_vectors[row.row], e5.encode([text])[0], atol=1e-5)
+    assert np.allclose(reader.sentence_vectors[row.row], encoder().encode([text])[0], atol=1e-5)
+    reader.close()
+    engine = QAEngine.load(settings)
+    assert engine.rescorer is not None and engine.rescorer.name == E5_NAME
+    assert engine.tuning.rescoring == RESCORING[E5_NAME]
+    answer = engine.ask(LANTERNS)
+    assert answer.answered and "trois cents lanternes" in (answer.answer or "")
+    answer = engine.ask(BEES)
+    assert answer.answered and "Dr. Ellis" in (answer.answer or "")
+
+
+def test_second_encoder_is_asked_only_on_close_calls(tmp_path: Path, e5: Encoder) -> None:
+    index, _ = build(tmp_path)
+    rescore = FEATURES.index("rescore")
+    for margin, asked in ((1e9, True), (1e-9, False)):
+        counting = Counting(e5)
+        settings = Settings(index_dir=str(index), rescore_margin=margin)
+        engine = QAEngine(index, encoder(), settings, rescorer=counting)
+        ranking = engine.rank(LANTERNS, 5)
+        assert ranking.rescored is asked and counting.questions == int(asked)
+        cosines = [s.features[rescore] for s in ranking.scored]
+        assert all(c != 0 for c in cosines) if asked else all(c == 0 for c in cosines)
+        answer = engine.ask(LANTERNS)
+        assert answer.answered and "trois cents lanternes" in (answer.answer or "")
+        # both passes score on one scale: 0 is where they abstain
+        assert answer.citations[0].score >= 0
+
+
+def test_build_without_second_encoder(tmp_path: Path) -> None:
+    index, settings = build(tmp_path, rescore_model="none")
+    reader = IndexReader(index)
+    assert reader.meta["rescorer"] is None and reader.rescore_vectors is None
+    assert not (reader.path / RESCORE_NPY).exists()
+    reader.close()
+    engine = QAEngine.load(settings)
+    assert engine.rescorer is None and engine.tuning.rescoring is None
+    ranking = engine.rank(BEES, 5)
+    assert not ranking.rescored
+    answer = engine.ask(BEES)
+    assert answer.answered and "Dr. Ellis" in (answer.answer or "")
+
+
+def test_earlier_layout_with_e5_sentence_vectors_asks_for_a_rebuild(tmp_path: Path) -> None:
+    """Last layout's opt-in E5 builds kept E5 vectors in place of USE's."""
+    index, settings = build(tmp_path, rescore_model="none")
+    meta_path = index / "current" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["sentence_encoder"] = {"name": E5_NAME, "dim": 384}
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(IndexMismatch, match="Rebuild the index"):
+        QAEngine.load(settings)
+
+
+def test_missing_second_vectors_ask_for_a_rebuild(tmp_path: Path) -> None:
+    index, settings = build(tmp_path)
+    (index / "current" / RESCORE_NPY).unlink()
+    with pytest.raises(IndexMismatch):
+        QAEngine.load(settings)
+
+
+def test_add_follows_the_index_not_the_settings(tmp_path: Path) -> None:
+    index, _ = build(tmp_path, rescore_model="none")
+    extra = tmp_path / "glacier.txt"
+    extra.write_text(GLACIER_ARTICLE, encoding="utf-8")
+    # the caller's settings name E5, the index was built without it
+    settings = Settings(index_dir=str(index), rescore_model=E5_NAME)
+    report = indexing.add([extra], index, encoder(), settings)
+    assert report.added and not report.errors
+    reader = IndexReader(index)
+    assert reader.meta["rescorer"] is None and reader.rescore_vectors is None
+    reader.close()
+
+
+def test_add_and_remove_keep_e5_vectors_in_step(tmp_path: Path, e5: Encoder) -> None:
+    index, _ = build(tmp_path)
+    extra = tmp_path / "glacier.txt"
+    extra.write_text(GLACIER_ARTICLE, encoding="utf-8")
+    indexing.add([extra], index, encoder(), Settings(index_dir=str(index), rescore_model="none"))
+    reader = IndexReader(index)
+    glacier = next(a for a in reader.list_articles() if "Trient" in a["title"])
+    bees = next(a for a in reader.list_articles() if "bee" in a["title"].lower())
+    reader.close()
+    indexing.remove([bees["id"]], index, encoder())
+    reader = IndexReader(index)
+    assert reader.meta["rescorer"] == {"name": E5_NAME, "dim": 384}
+    for article_id in reader.article_ids():
+        article = reader.article(article_id)
+        assert article is not None
+        stored = reader.article_sentences(article_id)
+        texts = [titled(article, article.text[s.start : s.end]) for s in stored]
+        assert reader.rescore_vectors is not None
+        vectors = reader.rescore_vectors[[s.row for s in stored]]
+        assert np.allclose(vectors, e5.encode(texts), atol=1e-5), article_id
+    assert glacier["id"] in reader.article_ids() and bees["id"] not in reader.article_ids()
+    reader.close()
+
+
+def test_engine_refuses_a_second_encoder_unlike_the_index(tmp_path: Path) -> None:
+    index, settings = build(tmp_path)
+    with pytest.raises(EncoderMismatch, match="second sentence vectors by"):
+        QAEngine(index, encoder(), settings, rescorer=encoder())
