@@ -83,7 +83,10 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
                 "sentence": {"type": "string", "description": "article.text[start:end]"},
                 "start": OFFSET,
                 "end": OFFSET,
-                "score": {"type": "number"},
+                "score": {
+                    "type": "number",
+                    "description": "margin over the calibrated abstention threshold",
+                },
             }
         ),
         "Passage": _obj(
