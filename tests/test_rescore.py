@@ -14,7 +14,7 @@ from helpers import ENGLISH_ARTICLE, FRENCH_ARTICLE, GLACIER_ARTICLE, encoder, t
 
 from qa import indexing
 from qa.answer import FEATURES, RESCORING
-from qa.embed import E5_NAME, USE_NAME, Encoder, load_encoder, load_rescorer
+from qa.embed import E5_NAME, USE_NAME, E5Encoder, Encoder, load_encoder, load_rescorer
 from qa.errors import EncoderMismatch, IndexMismatch
 from qa.pipeline import QAEngine
 from qa.settings import Settings
@@ -203,3 +203,14 @@ def test_engine_refuses_a_second_encoder_unlike_the_index(tmp_path: Path) -> Non
     index, settings = build(tmp_path)
     with pytest.raises(EncoderMismatch, match="second sentence vectors by"):
         QAEngine(index, encoder(), settings, rescorer=encoder())
+
+
+def test_e5_sets_its_thread_count_on_every_call(e5: Encoder) -> None:
+    """OpenMP keeps the first model's thread count for the process; each call
+    sets its own, so a one-thread question encoder stays one thread after a
+    two-thread build, with the same vectors."""
+    two, one = E5Encoder(2), E5Encoder(1)
+    assert one._set_threads is not None and one.threads == 1
+    texts = ["Quand les ministres se retrouvent-ils ?", "The ministers meet at 11:00 GMT."]
+    assert np.allclose(two.encode_queries(texts), one.encode_queries(texts), atol=1e-5)
+    assert np.allclose(one.encode(texts), e5.encode(texts), atol=1e-5)
