@@ -158,6 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
         if encoder is None or (args.model and encoder.name != args.model):
             encoder = _load_encoder(args.index, args.model, settings)
         engine = QAEngine.load(settings, encoder)
+        _warn_if_rescorer_differs(engine, settings)
         app = create_app({"ENGINE": engine})
     except QAError as exc:
         return _refuse(str(exc), exc.exit_code)
@@ -169,6 +170,21 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _serve_gunicorn(app, engine, args)
     return _serve_waitress(app, engine, args)
+
+
+def _warn_if_rescorer_differs(engine: QAEngine, settings: Settings) -> None:
+    """The index decides the second sentence encoder; say so when the settings
+    name another (an index built before it existed, or with another setting)."""
+    built = engine.reader.rescorer["name"] if engine.reader.rescorer else "none"
+    wanted = settings.rescore_model or "none"
+    if built != wanted:
+        log.warning(
+            "the index was built with second sentence encoder %r, the settings name %r: "
+            "answering with %r; rebuild the index (scripts/build_index.py) to change it",
+            built,
+            wanted,
+            built,
+        )
 
 
 def _refuse(message: str, code: int) -> int:

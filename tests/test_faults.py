@@ -71,6 +71,19 @@ def _wrong_encoder_dim(build: Path) -> str:
     return "chunks.faiss"
 
 
+def _earlier_e5_layout(build: Path) -> str:
+    """A build whose sentence vectors were made by E5 in place of the encoder's."""
+    meta = json.loads((build / "meta.json").read_text())
+    meta["sentence_encoder"] = {"name": "multilingual-e5-small-q4", "dim": 384}
+    (build / "meta.json").write_text(json.dumps(meta))
+    return "meta.json"
+
+
+def _second_vectors_gone(build: Path) -> str:
+    (build / "rescore_sentences.npy").unlink()
+    return "rescore_sentences.npy"
+
+
 def _build_folder_gone(build: Path) -> str:
     """`current` left dangling: damaged, not missing (no silent rebuild from corpus/)."""
     shutil.rmtree(build.resolve())
@@ -87,6 +100,8 @@ def _build_folder_gone(build: Path) -> str:
         # Loads torch to find out the model is not there: the slowest refusal.
         pytest.param(_unknown_encoder, 4, marks=pytest.mark.slow),
         (_wrong_encoder_dim, 3),
+        (_earlier_e5_layout, 3),
+        (_second_vectors_gone, 3),
         (_build_folder_gone, 3),
     ],
 )

@@ -214,3 +214,17 @@ def test_e5_sets_its_thread_count_on_every_call(e5: Encoder) -> None:
     texts = ["Quand les ministres se retrouvent-ils ?", "The ministers meet at 11:00 GMT."]
     assert np.allclose(two.encode_queries(texts), one.encode_queries(texts), atol=1e-5)
     assert np.allclose(one.encode(texts), e5.encode(texts), atol=1e-5)
+
+
+def test_server_follows_the_index_and_says_so(tmp_path: Path) -> None:
+    """An index built without the second encoder (as before it existed) is
+    served as built, with a warning that names the fix."""
+    from test_workers import ServeProcess
+
+    index, _ = build(tmp_path, rescore_model="none")
+    with ServeProcess(tmp_path / "serve.log", "--index", index) as server:
+        status, _, body = server.request("POST", "/ask", {"question": BEES})
+        assert status == 200 and "Dr. Ellis" in json.loads(body)["answer"]
+        log = server.log()
+    assert "second sentence encoder 'none', the settings name" in log, log
+    assert "rebuild the index" in log
