@@ -64,6 +64,17 @@ class Tuning:
     rescoring: Rescoring | None = None  # needs an index with a second encoder
 
 
+@dataclass(frozen=True)
+class Served:
+    """What a request answers from: one build's reader, the second sentence
+    encoder it was built with and the weights for them. Swapped whole on
+    reload, so a request never mixes two builds."""
+
+    reader: IndexReader
+    rescorer: Encoder | None
+    tuning: Tuning
+
+
 class QAEngine:
     """Answers questions from one index folder. Thread-safe."""
 
@@ -76,17 +87,14 @@ class QAEngine:
         rescorer: Encoder | None = None,
     ) -> None:
         """`rescorer`, the second sentence encoder, defaults to the one the index
-        was built with (none when it has none)."""
+        was built with (none when it has none); a later build brings its own.
+        `tuning` defaults to the weights fitted for the encoders."""
         self.settings = settings or Settings()
         self.index_dir = Path(index_dir)
         self.encoder = encoder
+        self._tuning = tuning
         reader = IndexReader(self.index_dir)
-        self.rescorer = rescorer or load_rescorer(
-            reader.rescorer["name"] if reader.rescorer else "none",
-            self.settings.query_encoder_threads(),
-        )
-        self.tuning = tuning or self._fitted()
-        self._reader = self._checked(reader)
+        self._served = self._serving(reader, rescorer or self._rescorer_for(reader, None))
         self._reload_lock = threading.Lock()
         self._outside_words: dict[str, np.ndarray] = {}  # question words the index lacks
 
@@ -101,47 +109,61 @@ class QAEngine:
             encoder = load_encoder(name, settings.query_encoder_threads())
         return cls(settings.index_dir, encoder, settings)
 
-    def _fitted(self) -> Tuning:
+    def _rescorer_for(self, reader: IndexReader, current: Encoder | None) -> Encoder | None:
+        """The second sentence encoder `reader`'s build was made with: `current`
+        when it is that one, else loaded."""
+        name = reader.rescorer["name"] if reader.rescorer else "none"
+        if current is not None and current.name == name:
+            return current
+        return load_rescorer(name, self.settings.query_encoder_threads())
+
+    def _serving(self, reader: IndexReader, rescorer: Encoder | None) -> Served:
+        reader.check_encoder(self.encoder.name, self.encoder.dim)
+        if rescorer is None:
+            reader.check_rescorer(None, None)
+        else:
+            reader.check_rescorer(rescorer.name, rescorer.dim)
+        return Served(reader, rescorer, self._tuning or self._fitted(rescorer))
+
+    def _fitted(self, rescorer: Encoder | None) -> Tuning:
         rescoring = None
-        if self.rescorer is not None:
-            rescoring = Rescoring.for_rescorer(self.rescorer.name)
+        if rescorer is not None:
+            rescoring = Rescoring.for_rescorer(rescorer.name)
             if self.settings.rescore_margin:
                 rescoring = Rescoring(rescoring.weights, self.settings.rescore_margin)
         return Tuning(AnswerWeights.for_encoder(self.encoder.name), rescoring=rescoring)
 
-    def _open(self) -> IndexReader:
-        return self._checked(IndexReader(self.index_dir))
-
-    def _checked(self, reader: IndexReader) -> IndexReader:
-        reader.check_encoder(self.encoder.name, self.encoder.dim)
-        if self.rescorer is None:
-            reader.check_rescorer(None, None)
-        else:
-            reader.check_rescorer(self.rescorer.name, self.rescorer.dim)
-        return reader
-
     @property
     def reader(self) -> IndexReader:
-        return self._reader
+        return self._served.reader
+
+    @property
+    def rescorer(self) -> Encoder | None:
+        return self._served.rescorer
+
+    @property
+    def tuning(self) -> Tuning:
+        return self._served.tuning
 
     def reload_if_changed(self) -> bool:
         """Switch to a newer published build, if there is one. A build that fails
         to load is logged and the current one kept: serving never stops."""
         latest = current_build_id(self.index_dir)
-        if latest is None or latest == self._reader.build_id:
+        if latest is None or latest == self.reader.build_id:
             return False
         with self._reload_lock:
-            if current_build_id(self.index_dir) == self._reader.build_id:
+            if current_build_id(self.index_dir) == self.reader.build_id:
                 return False
             try:
-                fresh = self._open()
+                fresh = IndexReader(self.index_dir)
+                served = self._serving(fresh, self._rescorer_for(fresh, self.rescorer))
             except QAError as exc:
                 log.error(
-                    "new index build not loaded, still serving %s: %s", self._reader.build_id, exc
+                    "new index build not loaded, still serving %s: %s", self.reader.build_id, exc
                 )
                 return False
-            # One reference swap: a request holds the reader it started with.
-            self._reader = fresh
+            # One reference swap: a request holds what it started with.
+            self._served = served
             log.info("now serving index build %s", fresh.build_id)
             return True
 
@@ -176,7 +198,8 @@ class QAEngine:
         `exclude` hides articles (evaluation uses it to ask a question whose
         article is absent, the hard case for abstention).
         """
-        reader = self._reader
+        served = self._served
+        reader, tuning = served.reader, served.tuning
         lang = detect_language(question)
         query_terms = tuple(terms(question, lang))
         query_words = tuple(content_words(question, lang))
@@ -205,12 +228,12 @@ class QAEngine:
             word_vectors=word_vectors,
             word_idf=np.array([idf(n, known[w][1] if w in known else 0) for w in query_words]),
         )
-        read = max(top_k, self.tuning.answer.read_chunks)
-        chunks = retrieve_chunks(reader, query, read, self.tuning.retrieval, exclude)
-        found = candidates(reader, query, chunks, self.tuning.retrieval)
-        scored = score_sentences(found, self.tuning.answer)
+        read = max(top_k, tuning.answer.read_chunks)
+        chunks = retrieve_chunks(reader, query, read, tuning.retrieval, exclude)
+        found = candidates(reader, query, chunks, tuning.retrieval)
+        scored = score_sentences(found, tuning.answer)
         # A close call is put to the second encoder, if the index has one.
-        second, rescorer, rescored = self.tuning.rescoring, self.rescorer, False
+        second, rescorer, rescored = tuning.rescoring, served.rescorer, False
         close = len(scored) > 1 and second and scored[0].score - scored[1].score < second.margin
         if second and rescorer and close:
             vector = rescorer.encode_queries([question])[0]

@@ -318,7 +318,7 @@ def _own_reader(app: Flask) -> None:
     engine: QAEngine = app.extensions["qa_engine"]
     try:
         app.extensions["qa_engine"] = QAEngine(
-            engine.index_dir, engine.encoder, engine.settings, engine.tuning
+            engine.index_dir, engine.encoder, engine.settings, rescorer=engine.rescorer
         )
     except QAError as exc:  # e.g. the build went bad since start-up: keep the checked one
         log.error("worker %d keeps the start-up index reader: %s", os.getpid(), exc)

@@ -228,3 +228,22 @@ def test_server_follows_the_index_and_says_so(tmp_path: Path) -> None:
         log = server.log()
     assert "second sentence encoder 'none', the settings name" in log, log
     assert "rebuild the index" in log
+
+
+def test_reload_follows_a_rebuild_with_another_second_encoder(tmp_path: Path) -> None:
+    index, settings = build(tmp_path)
+    engine = QAEngine.load(settings)
+    assert engine.rescorer is not None and engine.tuning.rescoring is not None
+    corpus = tmp_path / "corpus"
+    without = Settings(index_dir=str(index), rescore_model="none")
+    indexing.build(corpus, index, engine.encoder, without)
+    assert engine.reload_if_changed()
+    assert engine.rescorer is None and engine.tuning.rescoring is None
+    assert engine.reader.rescorer is None
+    assert not engine.rank(LANTERNS, 5, frozenset()).rescored
+    assert engine.ask(LANTERNS).answered
+    indexing.build(corpus, index, engine.encoder, Settings(index_dir=str(index)))
+    assert engine.reload_if_changed()
+    assert engine.rescorer is not None and engine.rescorer.name == E5_NAME
+    assert engine.tuning.rescoring == RESCORING[E5_NAME]
+    assert engine.ask(BEES).answered
