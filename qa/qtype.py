@@ -99,6 +99,7 @@ _SENTENCE_OPENERS = frozenset(
     "le la les l un une des ce cette ces il elle ils elles en au aux dans pour par sur the a an "
     "this that these those he she it they in on at for by".split()
 )
+_ARTICLE_BEFORE = re.compile(r"(?:\b(?:la|le|les|du|des|the)\s|\bl['’])$", re.I)
 _SPAN_PATTERNS = {
     TIME: _TIME_SPAN,
     DATE: _DATE_SPAN,
@@ -134,6 +135,17 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
             # A capitalised article or pronoun opening the sentence is no name.
             text = text.split(maxsplit=1)[1] if len(text.split()) > 2 else ""
             start = m.end() - len(m.group(0)) + m.group(0).find(text) if text else start
+        words = text.split()
+        if (
+            kind == PERSON
+            and len(words) == 3
+            and all(w[0].isupper() for w in words)
+            and _ARTICLE_BEFORE.search(sentence[:start])
+        ):
+            # "à la Défense Ashton Carter", "le Père Manuel Álvares": after an
+            # article, a capitalised word then a two-word name is a title or a
+            # thing (a ministry) before the person. Longer runs are left whole.
+            start, text = start + len(words[0]) + 1, text[len(words[0]) + 1 :]
         if text:
             spans.append(Span(start, start + len(text), text))
     return _join_lists(sentence, spans) if kind in (PERSON, PLACE) else spans

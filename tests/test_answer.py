@@ -117,6 +117,23 @@ def test_typed_spans_find_dates_numbers_and_names() -> None:
     assert [s.text for s in typed_spans(sentence, PERSON)] == ["John Kerry"]
 
 
+@pytest.mark.parametrize(
+    ("sentence", "names"),
+    [
+        ("répète le secrétaire américain à la Défense Ashton Carter.", ["Ashton Carter"]),
+        ("selon le ministre de l'Intérieur Gérald Darmanin, hier.", ["Gérald Darmanin"]),
+        ("the head of the Pentagon Ashton Carter said.", ["Ashton Carter"]),
+        # no article before: the whole name stays
+        ("Jean-Yves Le Drian reçoit Ashton Carter.", ["Jean-Yves Le Drian", "Ashton Carter"]),
+        ("à la Maison Blanche, mardi.", ["Maison Blanche"]),
+    ],
+)
+def test_person_spans_skip_a_thing_named_after_an_article(sentence: str, names: list[str]) -> None:
+    found = typed_spans(sentence, PERSON)
+    assert [s.text for s in found] == names
+    assert all(sentence[s.start : s.end] == s.text for s in found)
+
+
 def test_ask_script_json_lines_answers_each_line(index_dir: Path) -> None:
     import subprocess
     import sys
