@@ -263,9 +263,7 @@ def add(
         # New articles are chunked as the index was, whatever the caller's settings.
         chunking = (int(old.meta["chunking"]["size"]), int(old.meta["chunking"]["overlap"]))
         # ...and their sentences encoded by the index's second encoder, if any.
-        rescorer = load_rescorer(
-            old.rescorer["name"] if old.rescorer else "none", settings.encoder_threads()
-        )
+        rescorer = load_rescorer(old.rescorer_name, settings.encoder_threads())
         new_items, skipped, report.encode_seconds = index_articles(
             fresh, encoder, chunking, progress, rescorer
         )

@@ -112,10 +112,9 @@ class QAEngine:
     def _rescorer_for(self, reader: IndexReader, current: Encoder | None) -> Encoder | None:
         """The second sentence encoder `reader`'s build was made with: `current`
         when it is that one, else loaded."""
-        name = reader.rescorer["name"] if reader.rescorer else "none"
-        if current is not None and current.name == name:
+        if current is not None and current.name == reader.rescorer_name:
             return current
-        return load_rescorer(name, self.settings.query_encoder_threads())
+        return load_rescorer(reader.rescorer_name, self.settings.query_encoder_threads())
 
     def _serving(self, reader: IndexReader, rescorer: Encoder | None) -> Served:
         reader.check_encoder(self.encoder.name, self.encoder.dim)
@@ -234,8 +233,12 @@ class QAEngine:
         scored = score_sentences(found, tuning.answer)
         # A close call is put to the second encoder, if the index has one.
         second, rescorer, rescored = tuning.rescoring, served.rescorer, False
-        close = len(scored) > 1 and second and scored[0].score - scored[1].score < second.margin
-        if second and rescorer and close:
+        if (
+            second
+            and rescorer
+            and len(scored) > 1
+            and scored[0].score - scored[1].score < second.margin
+        ):
             vector = rescorer.encode_queries([question])[0]
             scored = score_sentences(found.rescored(reader, vector), second.weights)
             rescored = True

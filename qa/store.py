@@ -483,6 +483,8 @@ class IndexReader:
         self.build_id: str = self.meta["build_id"]
         self.dim: int = int(self.meta["encoder"]["dim"])
         self.rescorer: dict[str, Any] | None = self.meta.get("rescorer")
+        # The second sentence encoder's name, as qa.settings `rescore_model` says it.
+        self.rescorer_name: str = self.rescorer["name"] if self.rescorer else "none"
         self.chunk_index = _read_faiss(self.path / CHUNKS_FAISS)
         set_search_params(self.chunk_index, self.meta.get("faiss") or {})
         self.chunk_vectors = _read_npy(self.path / CHUNKS_NPY)

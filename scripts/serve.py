@@ -175,7 +175,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _warn_if_rescorer_differs(engine: QAEngine, settings: Settings) -> None:
     """The index decides the second sentence encoder; say so when the settings
     name another (an index built before it existed, or with another setting)."""
-    built = engine.reader.rescorer["name"] if engine.reader.rescorer else "none"
+    built = engine.reader.rescorer_name
     wanted = settings.rescore_model or "none"
     if built != wanted:
         log.warning(

@@ -163,9 +163,9 @@ def test_unknown_model_raises_model_load_error(name: str) -> None:
     assert info.value.exit_code == 4
 
 
-def test_cli_unknown_model_exits_4_with_one_line(tmp_path: Path) -> None:
-    started = time.perf_counter()
-    out = run_script(
+def build_with_unknown_model(tmp_path: Path) -> tuple[str | Path, ...]:
+    """build_index.py's arguments for the seed corpus with a model no hub has."""
+    return (
         "build_index.py",
         "--corpus",
         ROOT / "corpus",
@@ -173,6 +173,13 @@ def test_cli_unknown_model_exits_4_with_one_line(tmp_path: Path) -> None:
         tmp_path / "index",
         "--model",
         "no-such-org/no-such-model",
+    )
+
+
+def test_cli_unknown_model_exits_4_with_one_line(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    out = run_script(
+        *build_with_unknown_model(tmp_path),
         env=script_env(HF_HUB_OFFLINE="1"),
         timeout=60,
     )
@@ -197,13 +204,7 @@ def test_unknown_model_fails_fast_without_offline_flag(tmp_path: Path) -> None:
     started = time.perf_counter()
     try:
         out = run_script(
-            "build_index.py",
-            "--corpus",
-            ROOT / "corpus",
-            "--index",
-            tmp_path / "index",
-            "--model",
-            "no-such-org/no-such-model",
+            *build_with_unknown_model(tmp_path),
             env=env,
             timeout=15,
         )

@@ -51,6 +51,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 def openapi_spec(settings: Settings) -> dict[str, Any]:
     """The spec, with the limits of the running server filled in."""
+    question = {"type": "string", "minLength": 1, "maxLength": settings.max_question_chars}
     schemas: dict[str, Any] = {
         "Error": _obj(
             {
@@ -65,11 +66,7 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         "AskRequest": {
             "type": "object",
             "properties": {
-                "question": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": settings.max_question_chars,
-                },
+                "question": question,
                 "top_k": {"type": "integer", "minimum": 1, "maximum": settings.max_top_k},
             },
             "required": ["question"],
@@ -157,11 +154,7 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         "FeedbackRequest": {
             "type": "object",
             "properties": {
-                "question": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": settings.max_question_chars,
-                },
+                "question": question,
                 "answer": {"type": ["string", "null"], "maxLength": MAX_ANSWER_CHARS},
                 "article_id": NULLABLE_STRING,
                 "start": {"type": ["integer", "null"], "minimum": 0},
