@@ -148,9 +148,11 @@ def run(
     for q in questions:
         exclude = frozenset([q.article_id]) if leave_out and q.article_id else frozenset()
         started = time.perf_counter()
-        answer = engine.ask(q.text) if not exclude else None
+        if exclude:
+            answer, ranking = None, engine.rank(q.text, k, exclude)
+        else:
+            answer, ranking = engine.ask_ranked(q.text, k)
         ms = (time.perf_counter() - started) * 1000  # what a caller waits for
-        ranking = engine.rank(q.text, k, exclude)
         best = ranking.scored[0].score if ranking.scored else float("-inf")
         question = q if not leave_out else Question(q.text, q.lang)
         report.outcomes.append(
@@ -209,9 +211,16 @@ def median(values: list[float]) -> float:
 
 
 def build_engine(
-    articles: list[Article], index_dir: Path, encoder: Encoder, settings: Settings
+    articles: list[Article],
+    index_dir: Path,
+    encoder: Encoder,
+    settings: Settings,
+    query_encoder: Encoder | None = None,
 ) -> QAEngine:
+    """Build `articles` into `index_dir` with `encoder` and `settings.threads`;
+    the engine answers with `query_encoder` (default: `encoder`) and the second
+    sentence encoder on `settings.query_threads`, as a server would."""
     from .indexing import build_from_articles
 
     build_from_articles(articles, index_dir, encoder, settings)
-    return QAEngine(index_dir, encoder, settings)
+    return QAEngine(index_dir, query_encoder or encoder, settings)

@@ -246,6 +246,10 @@ class QAEngine:
 
     def ask(self, question: object, top_k: object = None) -> Answer:
         """Answer one question: the best sentence verbatim with its citation, or an abstention."""
+        return self.ask_ranked(question, top_k)[0]
+
+    def ask_ranked(self, question: object, top_k: object = None) -> tuple[Answer, Ranking]:
+        """`ask`, with the ranking the answer came from (evaluation reads both)."""
         started = time.perf_counter()
         text, k = self.validate(question, top_k)
         ranking = self.rank(text, k)
@@ -266,10 +270,11 @@ class QAEngine:
         if not scored or scored[0].score < self.settings.abstain_threshold:
             empty = reader.counts["articles"] == 0
             message = messages["empty"] if empty else messages["abstain"]
-            return Answer(text, query.lang, False, None, None, message, [], passages, _ms(started))
+            none = Answer(text, query.lang, False, None, None, message, [], passages, _ms(started))
+            return none, ranking
         best = scored[0]
         cited = citations(scored)
-        return Answer(
+        answer = Answer(
             question=text,
             language=query.lang,
             answered=True,
@@ -280,6 +285,7 @@ class QAEngine:
             passages=passages,
             took_ms=_ms(started),
         )
+        return answer, ranking
 
 
 def _ms(started: float) -> float:
