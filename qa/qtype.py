@@ -109,8 +109,21 @@ _SPAN_PATTERNS = {
 }
 
 
+# "Qui est Maria Kirilenko ?", "Who was Ashton Carter?": a question that is
+# only a name after "who is" asks what that person is (a role, a description),
+# not for another person's name. "Qui était Premier ministre avant X ?" goes
+# on after the capitalised words, so it still asks for a person.
+_NAME_WORD = r"(?:[A-ZÀ-ÖØ-Þ][\w'’.\-]*|[IVX]+|\d+(?:er|e)?|de|d'|du|des|von|van|da|del|bin|ben|al)"
+_WHO_IS_NAME = re.compile(
+    rf"^\W*(?i:qui|who)\s+(?i:est|était|fut|sont|étaient|is|was|are|were)\s+"
+    rf"[A-ZÀ-ÖØ-Þ][\w'’.\-]*(?:\s+{_NAME_WORD})*\s*\??\s*$"
+)
+
+
 def question_type(question: str) -> str | None:
     """The answer type a question asks for, or None when it is open."""
+    if _WHO_IS_NAME.match(question):
+        return None
     for kind, pattern in _QUESTION_TYPES:
         if pattern.search(question):
             return kind
