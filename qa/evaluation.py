@@ -138,6 +138,16 @@ def seed_articles(data: Path) -> list[Article]:
     return articles
 
 
+def page_articles(data: Path) -> list[Article]:
+    """The ten dev web pages (HTML): unrelated articles to ask the seed's
+    questions among, as in a real pile of articles."""
+    articles: list[Article] = []
+    for path in sorted((data / "html").glob("*.html")):
+        found, _ = read_file(path)
+        articles += found
+    return articles
+
+
 def run(
     engine: QAEngine, questions: Sequence[Question], name: str, leave_out: bool = False
 ) -> Report:
