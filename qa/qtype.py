@@ -161,7 +161,24 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
             start, text = start + len(words[0]) + 1, text[len(words[0]) + 1 :]
         if text:
             spans.append(Span(start, start + len(text), text))
-    return _join_lists(sentence, spans) if kind in (PERSON, PLACE) else spans
+    if kind in (PERSON, PLACE):
+        return _join_lists(sentence, spans)
+    return _join_ratios(sentence, spans) if kind == NUMBER else spans
+
+
+# "huit véhicules sur dix", "9 out of 10": one proportion, not two numbers.
+_RATIO_GLUE = re.compile(r"(?:\s+[^\W\d_]+){0,2}\s+(?:sur|out of)\s+", re.I)
+
+
+def _join_ratios(sentence: str, spans: list[Span]) -> list[Span]:
+    joined: list[Span] = []
+    for span in spans:
+        last = joined[-1] if joined else None
+        if last and _RATIO_GLUE.fullmatch(sentence[last.end : span.start]):
+            joined[-1] = Span(last.start, span.end, sentence[last.start : span.end])
+        else:
+            joined.append(span)
+    return joined
 
 
 _LIST_GLUE = re.compile(r"\s*(?:,|et|and|&|ou|or)\s*")

@@ -142,6 +142,22 @@ def test_person_spans_skip_a_thing_named_after_an_article(sentence: str, names: 
     assert all(sentence[s.start : s.end] == s.text for s in found)
 
 
+@pytest.mark.parametrize(
+    ("sentence", "numbers"),
+    [
+        ("Ainsi, huit véhicules sur dix étaient mal garés.", ["huit véhicules sur dix"]),
+        ("Nine out of ten readers agree.", ["Nine out of ten"]),
+        ("Il a marqué 3 buts sur 12 tirs.", ["3 buts sur 12"]),
+        # numbers apart stay apart
+        ("Sept pays et 4 500 enseignants, dont dix sur le campus.", ["Sept", "4 500", "dix"]),
+    ],
+)
+def test_number_spans_keep_a_proportion_whole(sentence: str, numbers: list[str]) -> None:
+    found = typed_spans(sentence, NUMBER)
+    assert [s.text for s in found] == numbers
+    assert all(sentence[s.start : s.end] == s.text for s in found)
+
+
 def test_ask_script_json_lines_answers_each_line(index_dir: Path) -> None:
     import subprocess
     import sys
