@@ -5,8 +5,9 @@ Rank-1/rank-5: the cited sentence (first, or any of the first five) is right.
 Seed: right when it contains a gold string; "seed+pages" asks the seed's
 questions of an index that also holds the ten dev web pages, as in a real
 pile of articles. PIAF: right when it overlaps the gold answer span.
-Abstention: on unanswerable seed questions, and on PIAF questions asked with
-their own paragraph left out of the index (hard negatives). A plain BM25
+Abstention: on unanswerable seed questions, on PIAF questions asked with
+their own paragraph left out of the index (hard negatives), and on PIAF
+questions asked of the seed and the ten pages (off-topic). A plain BM25
 sentence ranker runs on the same data as baseline.
 "2nd enc": share of questions the second sentence encoder was asked about.
 """
@@ -79,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         piaf_report = ev.run(piaf, piaf_questions, "piaf")
         piaf_bm25 = ev.bm25_baseline(piaf.reader, piaf_questions, "piaf BM25")
         piaf_out = ev.run(piaf, piaf_questions, "piaf left out", leave_out=True)
+        # Off-topic: PIAF's Wikipedia questions asked of the news articles.
+        off_topic = ev.run(
+            crowd, [ev.Question(q.text, q.lang) for q in piaf_questions], "piaf off-topic"
+        )
 
     reports = ((seed_report, seed_bm25), (crowd_report, crowd_bm25), (piaf_report, piaf_bm25))
     for report, baseline in reports:
@@ -115,11 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     seed_abstained = sum(not o.answered for o in unanswerable)
     crowd_abstained = sum(not o.answered for o in crowd_unanswerable)
     out_abstained = sum(not o.answered for o in piaf_out.outcomes)
+    off_abstained = sum(not o.answered for o in off_topic.outcomes)
     print(
         f"\nunanswerable: seed {seed_abstained}/{len(unanswerable)} abstained "
         f"({crowd_abstained}/{len(crowd_unanswerable)} among the ten pages); "
         f"PIAF with own paragraph left out {out_abstained}/{len(piaf_out.outcomes)} "
-        f"({out_abstained / len(piaf_out.outcomes):.1%}) abstained "
+        f"({out_abstained / len(piaf_out.outcomes):.1%}) abstained; PIAF asked of the seed and "
+        f"the ten pages (off-topic) {off_abstained}/{len(off_topic.outcomes)} "
+        f"({off_abstained / len(off_topic.outcomes):.1%}) abstained "
         f"(abstain_threshold {seed.settings.abstain_threshold:.2f})"
     )
     answerable = seed_report.subset() + piaf_report.subset()  # the crowd's would count twice

@@ -9,7 +9,8 @@ to expect on unseen articles. The final weights are fitted on everything.
 
 The threshold is then read off the trade-off between answering answerable
 questions (seed and PIAF) and abstaining on unanswerable ones (the seed's,
-and PIAF questions asked with their own paragraph left out of the index).
+PIAF questions asked with their own paragraph left out of the index, and
+PIAF questions asked of the seed and the ten dev web pages: off-topic).
 
 Two passes are fitted: the first without the second encoder's cosine
 ("rescore"), the second with it. The margin under which the second encoder is
@@ -199,6 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         piaf_items = collect(piaf, piaf_q, half)
         piaf_negatives = collect(piaf, piaf_q, lambda q: "negative", leave_out=True)
+        crowd = ev.build_engine(
+            ev.seed_articles(args.data) + ev.page_articles(args.data),
+            Path(tmp) / "crowd",
+            encoder,
+            settings,
+        )
+        off_topic = collect(crowd, [ev.Question(q.text, q.lang) for q in piaf_q], lambda q: "off")
 
     def group(name: str) -> list[Item]:
         return [it for it in seed_items + piaf_items if it.group == name]
@@ -239,15 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     answerable_piaf = c.scores(piaf_items, below)
     unanswerable_seed = c.scores(seed_negatives, below)
     left_out = c.scores(piaf_negatives, below)
+    off = c.scores(off_topic, below)
     print(
         "\nabstain_threshold  answered(seed)  answered(PIAF)  abstained(seed unanswerable)  "
-        "abstained(PIAF left out)"
+        "abstained(PIAF left out)  abstained(PIAF off-topic)"
     )
     for t in np.linspace(-1.0, 1.0, 9):
         print(
             f"{t:17.2f}  {np.mean(answerable_seed >= t):14.0%}  "
             f"{np.mean(answerable_piaf >= t):14.1%}  "
-            f"{np.mean(unanswerable_seed < t):28.0%}  {np.mean(left_out < t):24.1%}"
+            f"{np.mean(unanswerable_seed < t):28.0%}  {np.mean(left_out < t):24.1%}  "
+            f"{np.mean(off < t):25.1%}"
         )
     for name, w, threshold in (("first", c.first, below[0]), ("second", c.second, below[1])):
         print(f"\n{name} pass: weights = (")
