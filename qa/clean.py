@@ -708,12 +708,22 @@ def _html_title(meta: str | None, first: str | None) -> tuple[str | None, bool]:
     return title or None, False
 
 
+# "<h3><span class="keyword">Agriculture</span>L'Office fédéral…": a label
+# that CSS lays out apart (a kicker, a category) is glued to the next word in
+# the markup. A lower-case letter closing an inline element right before a
+# capital never joins one word to the next in prose, so the label gets its
+# own line (a drop cap, "<b>L</b>e", is upper-case then lower-case: untouched).
+_GLUED_LABEL = re.compile(
+    r"(?<=[a-zà-öø-ÿ])(</(?:span|a|b|strong|em|i|small|time|label)>)(?=[A-ZÀ-ÖØ-Þ])"
+)
+
+
 def clean_html(html: str, url: str | None = None) -> Cleaned:
     """Clean an HTML page with trafilatura (main text and metadata), then repair it."""
     import trafilatura  # heavy import, only needed for HTML
 
     doc = trafilatura.bare_extraction(
-        html,
+        _GLUED_LABEL.sub(r"\1<br>", html),
         url=url,
         include_comments=False,
         include_tables=True,

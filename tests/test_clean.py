@@ -159,6 +159,24 @@ def test_empty_and_chrome_only_inputs_give_empty_text() -> None:
     assert clean_html("<html><body><nav>Menu</nav></body></html>").text == ""
 
 
+_ARTICLE_HTML = """<html><head><title>Berne interdit un fongicide</title></head><body>
+<article><h1>Berne interdit un fongicide</h1>
+<h3><span class="keyword">Agriculture</span>L'Office fédéral retire ce fongicide du marché.</h3>
+<p><span class="drop">L</span>e produit sera interdit dès 2020 en Suisse, selon un communiqué publié
+jeudi par l'administration fédérale, qui le juge probablement cancérigène pour l'homme.</p>
+<p>Les agriculteurs devront trouver d'autres moyens de protéger leurs céréales et leurs vignes
+contre les champignons, ont expliqué les services de l'Office fédéral de l'agriculture.</p>
+</article></body></html>"""
+
+
+def test_html_label_glued_to_the_next_word_gets_its_own_line() -> None:
+    text = clean_html(_ARTICLE_HTML).text
+    assert "AgricultureL'Office" not in text
+    assert "L'Office fédéral retire ce fongicide du marché." in text
+    # a drop cap ends in a capital: it stays part of its word
+    assert "Le produit sera interdit dès 2020 en Suisse" in text
+
+
 @pytest.mark.parametrize(
     ("line", "credit"),
     [
