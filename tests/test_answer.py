@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import DATA
 
+from qa.answer import ScoredSentence, short_answer
 from qa.errors import BadQuestion
+from qa.lexical import terms
 from qa.pipeline import QAEngine
 from qa.qtype import DATE, NUMBER, PERSON, PLACE, TIME, question_type, typed_spans
+from qa.records import Article
+from qa.retrieve import Query
+from qa.store import SentenceRow
 
 SEED_QA = json.loads((DATA / "seed-qa-dev.json").read_text())["questions"]
 ANSWERABLE = [q for q in SEED_QA if q["gold"]]
@@ -156,6 +162,46 @@ def test_number_spans_keep_a_proportion_whole(sentence: str, numbers: list[str])
     found = typed_spans(sentence, NUMBER)
     assert [s.text for s in found] == numbers
     assert all(sentence[s.start : s.end] == s.text for s in found)
+
+
+def _short(question: str, sentence: str) -> str | None:
+    """The short answer of `sentence`, cited for `question` (French)."""
+    article = Article("a", "Titre", sentence, "fr")
+    best = ScoredSentence(SentenceRow(0, "a", 0, 0, len(sentence), False), article, 1.0, ())
+    query = Query(question, "fr", np.zeros(1, dtype=np.float32), tuple(terms(question, "fr")), {})
+    found = short_answer(best, query)
+    return found.text if found else None
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [
+        # clearly the span next to the question's words
+        (
+            "Combien de pays sont représentés ?",
+            "Sept pays sont représentés, tandis que dix observateurs venus d'ailleurs assistent.",
+            "Sept",
+        ),
+        # two dates about as near the question's words: no guess
+        ("Quand le roi régna-t-il ?", "Le roi régna de 1180 à 1223.", None),
+        # the only date, but far from what the question asks about
+        (
+            "Quand le traité fut-il signé ?",
+            "Le traité fut signé par les deux rois, après de longues négociations menées "
+            "par des émissaires venus de toute l'Europe et reçus au château, en 1748.",
+            None,
+        ),
+        (
+            "Quand le traité fut-il signé ?",
+            "Le traité fut signé en 1748 par les deux rois.",
+            "en 1748",
+        ),
+    ],
+)
+def test_short_answer_only_when_tied_to_the_question(
+    question: str, sentence: str, expected: str | None
+) -> None:
+    assert _short(question, sentence) == expected
 
 
 def test_ask_script_json_lines_answers_each_line(index_dir: Path) -> None:
