@@ -94,51 +94,51 @@ class Rescoring:
 # Listwise logistic regressions on the seed and PIAF dev questions
 # (scripts/tune.py): the first pass's, per encoder of the sentence vectors.
 FITTED = {
-    # Held-out PIAF halves: 56.9% and 63.4% rank-1 alone.
+    # Held-out PIAF halves: 57.2% and 63.7% rank-1 alone.
     USE_NAME: AnswerWeights(
         weights=(
-            ("dense", 5.204),
-            ("passage", 6.782),
-            ("coverage", -0.334),
+            ("dense", 5.219),
+            ("passage", 6.760),
+            ("coverage", -0.376),
             ("context", 1.028),
-            ("bigrams", 0.460),
+            ("bigrams", 0.470),
             ("names", -0.188),
-            ("answer_type", 1.464),
-            ("novelty", 2.045),
-            ("soft", 0.349),
-            ("soft_context", 2.040),
-            ("coverage_title", 1.614),
-            ("soft_title", 3.516),
+            ("answer_type", 1.562),
+            ("novelty", 1.994),
+            ("soft", 0.342),
+            ("soft_context", 2.061),
+            ("coverage_title", 1.656),
+            ("soft_title", 3.481),
         ),
-        abstain_below=8.94,
+        abstain_below=8.87,
     ),
 }
 # ...and the second pass's, per second encoder (USE being the first). Asked
 # about the closest fifth of PIAF's questions (margin), it lifts held-out PIAF
-# halves to 60.7% and 67.3% rank-1; about the closest half (margin 1.23),
+# halves to 60.9% and 67.3% rank-1; about the closest half (margin 1.23),
 # to 61.5% and 68.3%, but then a third of the seed's questions pay for it and
 # the server answers half as many questions a second.
 RESCORING = {
     E5_NAME: Rescoring(
         AnswerWeights(
             weights=(
-                ("dense", 1.721),
-                ("passage", 5.666),
-                ("coverage", -0.167),
-                ("context", 1.014),
-                ("bigrams", 0.240),
-                ("names", -0.793),
-                ("answer_type", 1.228),
-                ("novelty", 2.630),
-                ("soft", 0.584),
-                ("soft_context", 1.791),
-                ("coverage_title", 0.564),
-                ("soft_title", 2.044),
-                ("rescore", 47.222),
+                ("dense", 1.758),
+                ("passage", 5.660),
+                ("coverage", -0.192),
+                ("context", 1.016),
+                ("bigrams", 0.243),
+                ("names", -0.787),
+                ("answer_type", 1.309),
+                ("novelty", 2.593),
+                ("soft", 0.583),
+                ("soft_context", 1.808),
+                ("coverage_title", 0.599),
+                ("soft_title", 2.022),
+                ("rescore", 46.919),
             ),
-            abstain_below=46.14,
+            abstain_below=45.87,
         ),
-        margin=0.41,
+        margin=0.40,
     ),
 }
 
@@ -343,23 +343,29 @@ def _answer_spans(sentence: str, kind: str, question_words: set[str]) -> list[Sp
 # A short answer must be tied to the question: within this many characters of
 # one of its words (when the sentence holds any), and, among several spans of
 # the asked-for kind, at most this share of the next one's distance. On PIAF
-# (typed questions whose cited sentence is right) this gives 110 short answers
-# instead of 144, 76% of them holding the expected answer instead of 66%.
+# (typed questions whose cited sentence is right) this gives 113 short answers
+# instead of 144, 79% of them matching the expected answer instead of 66%.
 SHORT_NEAR_CHARS = 60
 SHORT_CLEAR_LEAD = 0.5
 
 
-def short_answer(best: ScoredSentence, query: Query) -> ShortAnswer | None:
+def short_answer(
+    best: ScoredSentence, query: Query, reader: IndexReader | None = None
+) -> ShortAnswer | None:
     """A span of the cited sentence that answers a typed question, when sure:
     near the question's words and clearly nearer than any other candidate
-    span; the only candidate when the question's words are not found (another
-    language)."""
+    span; the only candidate when none of the question's words is found.
+    With `reader`, a question in another language finds its words through
+    word vectors ("minister" at "ministre")."""
     kind = question_type(query.text)
     if kind is None:
         return None
     text = best.text
     spans = _answer_spans(text, kind, {fold(w) for w in words(query.text)})
     anchors = _anchor_positions(text, query)
+    if reader is not None and query.lang != best.article.lang:
+        # Names match across languages, the other words only by meaning.
+        anchors += _soft_anchor_positions(reader, text, best.article.lang, query)
     if not spans or (len(spans) > 1 and not anchors):
         return None
     if anchors:
@@ -379,6 +385,23 @@ def short_answer(best: ScoredSentence, query: Query) -> ShortAnswer | None:
 def _distance(span: Span, anchors: list[int]) -> int:
     """Characters between `span` and the nearest question word's start."""
     return min(min(abs(span.start - a), abs(span.end - a)) for a in anchors)
+
+
+def _soft_anchor_positions(reader: IndexReader, text: str, lang: str, query: Query) -> list[int]:
+    """Where the words of `text` that match a question word by meaning start."""
+    if query.word_vectors is None or not len(query.words):
+        return []
+    tokens = [(m.start(), m.group(0).lower()) for m in _WORD_AT.finditer(text)]
+    known = reader.words(set(content_words(text, lang)))
+    found = [(at, known[w][0]) for at, w in tokens if w in known]
+    if not found:
+        return []
+    vectors = np.asarray(reader.word_vectors[[row for _, row in found]], dtype=np.float32)
+    matched = (query.word_vectors @ vectors.T).max(axis=0) >= SOFT_MATCH_MIN
+    return [at for (at, _), hit in zip(found, matched, strict=True) if hit]
+
+
+_WORD_AT = re.compile(r"[^\W_]+")
 
 
 def _anchor_positions(text: str, query: Query) -> list[int]:

@@ -279,7 +279,7 @@ class QAEngine:
             language=query.lang,
             answered=True,
             answer=cited[0].sentence,
-            short_answer=short_answer(best, query),
+            short_answer=short_answer(best, query, reader),
             message=messages["answered"].format(title=best.article.title),
             citations=cited,
             passages=passages,

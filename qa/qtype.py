@@ -85,7 +85,7 @@ _DATE_SPAN = re.compile(
 )
 _NUMBER_SPAN = re.compile(
     rf"\b(?:\d[\d\s.,]*\d|\d)(?:\s?(?:%|km|m|kg|ans|années|mois|jours|heures|euros|dollars|millions?|milliards?))?|"
-    rf"\b(?:{_NUMBER_WORDS})\b",
+    rf"\b(?:une?\s)?(?:{_NUMBER_WORDS})\b",  # "une dizaine", "un million"
     re.I,
 )
 _CAPITALISED = r"[A-ZÀ-ÖØ-Þ][\w'’\-]+"
@@ -161,6 +161,10 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
             start, text = start + len(words[0]) + 1, text[len(words[0]) + 1 :]
         if text:
             spans.append(Span(start, start + len(text), text))
+    if kind == NUMBER:
+        # "une université", "un fils": in French these are articles far more
+        # often than counts ("une dizaine" is one span, kept).
+        spans = [s for s in spans if s.text.lower() not in ("un", "une")]
     if kind in (PERSON, PLACE):
         return _join_lists(sentence, spans)
     return _join_ratios(sentence, spans) if kind == NUMBER else spans

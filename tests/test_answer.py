@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import DATA
 
-from qa.answer import ScoredSentence, short_answer
+from qa.answer import ScoredSentence, _soft_anchor_positions, short_answer
 from qa.errors import BadQuestion
 from qa.lexical import terms
 from qa.pipeline import QAEngine
@@ -68,6 +68,30 @@ def test_short_answers_are_typed_spans_of_the_cited_sentence(engine: QAEngine) -
     assert who.short_answer is not None and who.short_answer.text == "John Kerry et Sergueï Lavrov"
     # An open question has no sure short answer.
     assert engine.ask("De quoi Daech profite-t-il en Libye ?").short_answer is None
+
+
+def test_question_words_are_found_across_languages_by_meaning(engine: QAEngine) -> None:
+    ranking = engine.rank("Who is the American secretary of defense?", 5, frozenset())
+    best = ranking.scored[0]
+    at = _soft_anchor_positions(engine.reader, best.text, "fr", ranking.query)
+    found = {best.text[a:].split()[0].lower() for a in at}
+    assert {"secrétaire", "américain"} <= found
+    # ...so an English question gets the short answer next to them.
+    count = engine.ask("How many countries send their defence ministers?")
+    assert count.short_answer is not None and count.short_answer.text == "sept"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "numbers"),
+    [
+        # "un", "une" are articles here, not counts
+        ("PSL est une université de 17 000 étudiants.", ["17 000"]),
+        ("Il a un fils et deux filles.", ["deux"]),
+        ("Une dizaine d'incubateurs et un million d'euros.", ["Une dizaine", "un million"]),
+    ],
+)
+def test_number_spans_leave_out_articles(sentence: str, numbers: list[str]) -> None:
+    assert [s.text for s in typed_spans(sentence, NUMBER)] == numbers
 
 
 def test_english_question_on_french_article_answers_in_english(engine: QAEngine) -> None:
