@@ -60,3 +60,20 @@ def content_words(text: str, lang: str) -> list[str]:
         if len(w) > 1 and not any(c.isdigit() for c in w) and fold(w) not in stopwords
     ]
     return list(dict.fromkeys(out))
+
+
+_CAPITALISED_WORD = re.compile(r"\b[A-ZÀ-ÖØ-Þ][^\W\d_]+")
+
+
+def name_stems(text: str) -> dict[str, dict[str, str]]:
+    """The names of `text` (capitalised words past the first) with their term
+    in each language: a name is written alike in French and English, but each
+    stemmer cuts it its own way ("Aurélie": "aurel" in French, "aureli" in
+    English), so a question and an article in two languages miss each other."""
+    first = text.split(maxsplit=1)[0] if text.split() else ""
+    stopwords = _folded_stopwords("fr") | _folded_stopwords("en")
+    return {
+        word: {lang: fold(_stemmer(lang).stemWord(word.lower())) for lang in _STEMMERS}
+        for word in _CAPITALISED_WORD.findall(text)
+        if word != first and fold(word) not in stopwords
+    }

@@ -23,7 +23,7 @@ from .answer import (
 from .embed import Encoder, load_encoder, load_rescorer
 from .errors import BadQuestion, QAError
 from .lang import detect_language
-from .lexical import content_words, terms
+from .lexical import content_words, name_stems, terms
 from .records import Answer, Passage
 from .retrieve import Query, RetrievalWeights, ScoredChunk, idf, idf_weights, retrieve_chunks
 from .settings import Settings
@@ -200,7 +200,7 @@ class QAEngine:
         served = self._served
         reader, tuning = served.reader, served.tuning
         lang = detect_language(question)
-        query_terms = tuple(terms(question, lang))
+        query_terms = _terms_with_names(reader, question, lang)
         query_words = tuple(content_words(question, lang))
         known = reader.words(query_words)
         outside = {w: self._outside_words.get(w) for w in query_words if w not in known}
@@ -286,6 +286,26 @@ class QAEngine:
             took_ms=_ms(started),
         )
         return answer, ranking
+
+
+def _terms_with_names(reader: IndexReader, question: str, lang: str) -> tuple[str, ...]:
+    """The question's terms, where a name whose stem in the question's language
+    the index lacks takes its stem in another language that the index holds:
+    "Aurélie Trouvé" in an English question meets the same name in a French
+    article, which the English stemmer alone would miss ("aureli", "aurel")."""
+    query_terms = terms(question, lang)
+    names = name_stems(question)
+    if not names:
+        return tuple(query_terms)
+    frequency = reader.document_frequencies(
+        {stem for stems in names.values() for stem in stems.values()}
+    )
+    for stems in names.values():
+        own = stems.get(lang, next(iter(stems.values())))
+        known = max(stems.values(), key=lambda stem: frequency.get(stem, 0))
+        if frequency.get(own, 0) == 0 and frequency.get(known, 0) > 0:
+            query_terms = [known if t == own else t for t in query_terms]
+    return tuple(query_terms)
 
 
 def _ms(started: float) -> float:
