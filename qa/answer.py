@@ -334,9 +334,10 @@ def _answer_spans(sentence: str, kind: str, question_words: set[str]) -> list[Sp
     """Spans of the asked-for kind that the question does not already contain."""
     spans = typed_spans(sentence, kind)
     if kind != TIME:
-        # A number inside a time ("11" of "11H00") is not a count.
+        # A number inside a time ("11" of "11H00") is not a count; a duration
+        # ("16 heures") may be both and stays.
         times = typed_spans(sentence, TIME)
-        spans = [s for s in spans if not any(t.start <= s.start < t.end for t in times)]
+        spans = [s for s in spans if not any(_part_of(s, t) for t in times)]
     return [s for s in spans if not {fold(w) for w in words(s.text)} <= question_words]
 
 
@@ -347,6 +348,10 @@ def _answer_spans(sentence: str, kind: str, question_words: set[str]) -> list[Sp
 # instead of 144, 79% of them matching the expected answer instead of 66%.
 SHORT_NEAR_CHARS = 60
 SHORT_CLEAR_LEAD = 0.5
+
+
+def _part_of(span: Span, whole: Span) -> bool:
+    return whole.start <= span.start and span.end <= whole.end and span != whole
 
 
 def short_answer(

@@ -73,7 +73,11 @@ _NUMBER_WORDS = (
 
 _TIME_SPAN = re.compile(
     r"\b\d{1,2}\s?[hH:]\s?\d{0,2}(?:\s?(?:GMT|UTC|heure locale))?(?![\w])"
-    r"|\b\d{1,2}\s?(?:a\.m\.|p\.m\.|am|pm)\b"
+    r"|\b\d{1,2}\s?(?:a\.m\.|p\.m\.|am|pm)(?![\w])"
+    # "à 16 heures", "16 heures 30", "at 4 o'clock", "à midi"
+    r"|\b\d{1,2}\s(?:heures?(?:\s\d{1,2}(?![\w]))?|o'clock)(?:\s(?:GMT|UTC))?(?![\w])"
+    r"|\b(?:à|at)\s(?:midi|minuit|noon|midnight)\b",
+    re.I,
 )
 _DATE_SPAN = re.compile(
     rf"\b(?:(?:le |the )?(?:{_DAYS})\s)?(?:\d{{1,2}}(?:er)?\s(?:{_MONTHS})(?:\s\d{{3,4}})?|"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import DATA
 
-from qa.answer import ScoredSentence, _soft_anchor_positions, short_answer
+from qa.answer import ScoredSentence, _answer_spans, _soft_anchor_positions, short_answer
 from qa.errors import BadQuestion
 from qa.lexical import terms
 from qa.pipeline import QAEngine
@@ -79,6 +79,26 @@ def test_question_words_are_found_across_languages_by_meaning(engine: QAEngine) 
     # ...so an English question gets the short answer next to them.
     count = engine.ask("How many countries send their defence ministers?")
     assert count.short_answer is not None and count.short_answer.text == "sept"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "times"),
+    [
+        ("Il doit se rendre ce vendredi à 16 heures au Château de Lány.", ["16 heures"]),
+        ("La séance reprend à 14 heures 30, puis à midi le lendemain.", ["14 heures 30", "à midi"]),
+        ("The talks start at 4 o'clock.", ["4 o'clock"]),
+        ("Il a 12 ans et 3 frères.", []),
+    ],
+)
+def test_time_spans_read_hours_in_words(sentence: str, times: list[str]) -> None:
+    assert [s.text for s in typed_spans(sentence, TIME)] == times
+
+
+def test_a_duration_stays_a_number_but_the_parts_of_a_time_do_not() -> None:
+    assert [s.text for s in _answer_spans("Le vol dure 16 heures.", NUMBER, set())] == ["16 heures"]
+    assert [s.text for s in _answer_spans("Ils se voient à 11H00 GMT, à sept.", NUMBER, set())] == [
+        "sept"
+    ]
 
 
 @pytest.mark.parametrize(
