@@ -88,7 +88,7 @@ _DATE_SPAN = re.compile(
     re.I,
 )
 _NUMBER_SPAN = re.compile(
-    rf"\b(?:\d[\d\s.,]*\d|\d)(?:\s?(?:%|km|m|kg|ans|années|mois|jours|heures|euros|dollars|millions?|milliards?))?|"
+    rf"\b(?:\d[\d\s.,]*\d|\d)(?:\s?(?:%|(?:km|m|kg|ans|années|mois|jours|heures|euros|dollars|millions?|milliards?)(?![\w])))?|"
     rf"\b(?:une?\s)?(?:{_NUMBER_WORDS})\b",  # "une dizaine", "un million"
     re.I,
 )
@@ -182,7 +182,9 @@ def _join_ratios(sentence: str, spans: list[Span]) -> list[Span]:
     joined: list[Span] = []
     for span in spans:
         last = joined[-1] if joined else None
-        if last and _RATIO_GLUE.fullmatch(sentence[last.end : span.start]):
+        # "en 2013 sur 52 matchs": a year is no numerator.
+        year = bool(re.fullmatch(r"1\d{3}|20\d{2}", last.text)) if last else False
+        if last and not year and _RATIO_GLUE.fullmatch(sentence[last.end : span.start]):
             joined[-1] = Span(last.start, span.end, sentence[last.start : span.end])
         else:
             joined.append(span)

@@ -198,6 +198,9 @@ def test_person_spans_skip_a_thing_named_after_an_article(sentence: str, names: 
         ("Ainsi, huit véhicules sur dix étaient mal garés.", ["huit véhicules sur dix"]),
         ("Nine out of ten readers agree.", ["Nine out of ten"]),
         ("Il a marqué 3 buts sur 12 tirs.", ["3 buts sur 12"]),
+        # a year is no numerator, and "m" of "matchs" is no metre
+        ("Elle a gagné en 2013 sur 52 matchs joués.", ["2013", "52"]),
+        ("Il court 10 km par jour et saute 3 m.", ["10 km", "3 m"]),
         # numbers apart stay apart
         ("Sept pays et 4 500 enseignants, dont dix sur le campus.", ["Sept", "4 500", "dix"]),
     ],
