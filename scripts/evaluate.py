@@ -2,12 +2,12 @@
 """Evaluate answers on the development sets and print one table.
 
 Rank-1/rank-5: the cited sentence (first, or any of the first five) is right.
-Seed: right when it contains a gold string; "seed+pages" asks the seed's
-questions of an index that also holds the ten dev web pages, as in a real
-pile of articles. PIAF: right when it overlaps the gold answer span.
-Abstention: on unanswerable seed questions, on PIAF questions asked with
-their own paragraph left out of the index (hard negatives), and on PIAF
-questions asked of the seed and the ten pages (off-topic). A plain BM25
+Seed: right when it contains a gold string. PIAF: right when it overlaps the
+gold answer span. Abstention: on unanswerable seed questions and on PIAF
+questions asked with their own paragraph left out of the index (hard
+negatives). With --pages, the seed's questions are also asked of an index
+that holds the ten dev web pages too, as in a real pile of articles
+("seed+pages"), and PIAF's questions of that index (off-topic). A plain BM25
 sentence ranker runs on the same data as baseline.
 "2nd enc": share of questions the second sentence encoder was asked about.
 """
@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--model", default=Settings().model, help="encoder")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument(
+        "--pages",
+        action="store_true",
+        help="also ask the seed's questions among the ten dev web pages, and PIAF's of "
+        "them as off-topic questions (~25 s more)",
+    )
     args = parser.parse_args(argv)
     # Builds use every core; questions are encoded with the threads they have
     # when serving: answer times are what a caller of the service waits.
@@ -65,27 +71,33 @@ def main(argv: list[str] | None = None) -> int:
         )
         seed_report = ev.run(seed, seed_questions, "seed")
         seed_bm25 = ev.bm25_baseline(seed.reader, seed_questions, "seed BM25")
-        crowd = ev.build_engine(
-            ev.seed_articles(args.data) + ev.page_articles(args.data),
-            Path(tmp) / "crowd",
-            encoder,
-            settings,
-            asker,
-        )
-        crowd_report = ev.run(crowd, seed_questions, "seed+pages")
-        crowd_bm25 = ev.bm25_baseline(crowd.reader, seed_questions, "seed+pages BM25")
+        reports = [(seed_report, seed_bm25)]
 
         articles, piaf_questions = ev.load_piaf(args.data / "piaf" / "piaf-dev.json")
         piaf = ev.build_engine(articles, Path(tmp) / "piaf", encoder, settings, asker)
         piaf_report = ev.run(piaf, piaf_questions, "piaf")
         piaf_bm25 = ev.bm25_baseline(piaf.reader, piaf_questions, "piaf BM25")
         piaf_out = ev.run(piaf, piaf_questions, "piaf left out", leave_out=True)
-        # Off-topic: PIAF's Wikipedia questions asked of the news articles.
-        off_topic = ev.run(
-            crowd, [ev.Question(q.text, q.lang) for q in piaf_questions], "piaf off-topic"
-        )
 
-    reports = ((seed_report, seed_bm25), (crowd_report, crowd_bm25), (piaf_report, piaf_bm25))
+        crowd_report = off_topic = None
+        if args.pages:
+            crowd = ev.build_engine(
+                ev.seed_articles(args.data) + ev.page_articles(args.data),
+                Path(tmp) / "crowd",
+                encoder,
+                settings,
+                asker,
+            )
+            crowd_report = ev.run(crowd, seed_questions, "seed+pages")
+            reports.append(
+                (crowd_report, ev.bm25_baseline(crowd.reader, seed_questions, "seed+pages BM25"))
+            )
+            # Off-topic: PIAF's Wikipedia questions asked of the news articles.
+            off_topic = ev.run(
+                crowd, [ev.Question(q.text, q.lang) for q in piaf_questions], "piaf off-topic"
+            )
+        reports.append((piaf_report, piaf_bm25))
+
     for report, baseline in reports:
         for lang in ("fr", "en"):
             ours = report.subset(lang)
@@ -109,30 +121,26 @@ def main(argv: list[str] | None = None) -> int:
                     f"{ev.percentile([o.ms for o in ours], 95):.1f}",
                 ]
             )
-    unanswerable = seed_report.subset(answerable=False)
-    crowd_unanswerable = crowd_report.subset(answerable=False)
-    table = _table(
-        HEADER,
-        rows,
-        args.markdown,
-    )
-    print(table)
-    seed_abstained = sum(not o.answered for o in unanswerable)
-    crowd_abstained = sum(not o.answered for o in crowd_unanswerable)
-    out_abstained = sum(not o.answered for o in piaf_out.outcomes)
-    off_abstained = sum(not o.answered for o in off_topic.outcomes)
-    print(
-        f"\nunanswerable: seed {seed_abstained}/{len(unanswerable)} abstained "
-        f"({crowd_abstained}/{len(crowd_unanswerable)} among the ten pages); "
-        f"PIAF with own paragraph left out {out_abstained}/{len(piaf_out.outcomes)} "
-        f"({out_abstained / len(piaf_out.outcomes):.1%}) abstained; PIAF asked of the seed and "
-        f"the ten pages (off-topic) {off_abstained}/{len(off_topic.outcomes)} "
-        f"({off_abstained / len(off_topic.outcomes):.1%}) abstained "
-        f"(abstain_threshold {seed.settings.abstain_threshold:.2f})"
-    )
+    print(_table(HEADER, rows, args.markdown))
+    lines = [
+        f"seed {_abstained(seed_report.subset(answerable=False))}",
+        f"PIAF with own paragraph left out {_abstained(piaf_out.outcomes)}",
+    ]
+    if crowd_report and off_topic:
+        lines[1:1] = [
+            f"seed among the ten pages {_abstained(crowd_report.subset(answerable=False))}"
+        ]
+        lines.append(f"PIAF asked of the seed and the ten pages {_abstained(off_topic.outcomes)}")
+    threshold = seed.settings.abstain_threshold
+    print(f"\nunanswerable, abstained: {'; '.join(lines)} (abstain_threshold {threshold:.2f})")
     answerable = seed_report.subset() + piaf_report.subset()  # the crowd's would count twice
     print(f"answerable answered: {sum(o.answered for o in answerable)}/{len(answerable)}")
     return 0
+
+
+def _abstained(outcomes: list[ev.Outcome]) -> str:
+    n = sum(not o.answered for o in outcomes)
+    return f"{n}/{len(outcomes)} ({n / len(outcomes):.1%})" if outcomes else "-"
 
 
 def _table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
