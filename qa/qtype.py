@@ -170,36 +170,34 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
         # often than counts ("une dizaine" is one span, kept).
         spans = [s for s in spans if s.text.lower() not in ("un", "une")]
     if kind in (PERSON, PLACE):
-        return _join_lists(sentence, spans)
-    return _join_ratios(sentence, spans) if kind == NUMBER else spans
+        return _join(sentence, spans, _LIST_GLUE)
+    return _join(sentence, spans, _RATIO_GLUE, _YEAR) if kind == NUMBER else spans
 
 
-# "huit véhicules sur dix", "9 out of 10": one proportion, not two numbers.
-_RATIO_GLUE = re.compile(r"(?:\s+[^\W\d_]+){0,2}\s+(?:sur|out of)\s+", re.I)
-
-
-def _join_ratios(sentence: str, spans: list[Span]) -> list[Span]:
-    joined: list[Span] = []
-    for span in spans:
-        last = joined[-1] if joined else None
-        # "en 2013 sur 52 matchs": a year is no numerator.
-        year = bool(re.fullmatch(r"1\d{3}|20\d{2}", last.text)) if last else False
-        if last and not year and _RATIO_GLUE.fullmatch(sentence[last.end : span.start]):
-            joined[-1] = Span(last.start, span.end, sentence[last.start : span.end])
-        else:
-            joined.append(span)
-    return joined
-
-
+# "John Kerry et Sergueï Lavrov" is one answer, not two.
 _LIST_GLUE = re.compile(r"\s*(?:,|et|and|&|ou|or)\s*")
+# "huit véhicules sur dix", "9 out of 10": one proportion, not two numbers...
+_RATIO_GLUE = re.compile(r"(?:\s+[^\W\d_]+){0,2}\s+(?:sur|out of)\s+", re.I)
+# ...but "en 2013 sur 52 matchs": a year is no numerator.
+_YEAR = re.compile(r"1\d{3}|20\d{2}")
 
 
-def _join_lists(sentence: str, spans: list[Span]) -> list[Span]:
-    """ "John Kerry et Sergueï Lavrov" is one answer, not two."""
+def _join(
+    sentence: str,
+    spans: list[Span],
+    glue: re.Pattern[str],
+    never_first: re.Pattern[str] | None = None,
+) -> list[Span]:
+    """`spans` with each run that `glue` links made one span; a span that
+    `never_first` matches whole starts no run."""
     joined: list[Span] = []
     for span in spans:
         last = joined[-1] if joined else None
-        if last and _LIST_GLUE.fullmatch(sentence[last.end : span.start]):
+        if (
+            last
+            and not (never_first and never_first.fullmatch(last.text))
+            and glue.fullmatch(sentence[last.end : span.start])
+        ):
             joined[-1] = Span(last.start, span.end, sentence[last.start : span.end])
         else:
             joined.append(span)

@@ -122,14 +122,12 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
     print(_table(HEADER, rows, args.markdown))
-    lines = [
-        f"seed {_abstained(seed_report.subset(answerable=False))}",
-        f"PIAF with own paragraph left out {_abstained(piaf_out.outcomes)}",
-    ]
-    if crowd_report and off_topic:
-        lines[1:1] = [
-            f"seed among the ten pages {_abstained(crowd_report.subset(answerable=False))}"
-        ]
+    lines = [f"seed {_abstained(seed_report.subset(answerable=False))}"]
+    if crowd_report:
+        among = crowd_report.subset(answerable=False)
+        lines.append(f"seed among the ten pages {_abstained(among)}")
+    lines.append(f"PIAF with own paragraph left out {_abstained(piaf_out.outcomes)}")
+    if off_topic:
         lines.append(f"PIAF asked of the seed and the ten pages {_abstained(off_topic.outcomes)}")
     threshold = seed.settings.abstain_threshold
     print(f"\nunanswerable, abstained: {'; '.join(lines)} (abstain_threshold {threshold:.2f})")
