@@ -23,7 +23,7 @@ import numpy as np
 
 from .embed import E5_NAME, USE_NAME
 from .lexical import content_words, fold, terms, words
-from .qtype import TIME, Span, question_type, typed_spans
+from .qtype import NUMBER, TIME, Span, measured_spans, question_measure, question_type, typed_spans
 from .records import Article, Citation, ShortAnswer
 from .retrieve import Query, RetrievalWeights, ScoredChunk, coverage, lexical_weight
 from .store import IndexReader, SentenceRow
@@ -202,6 +202,7 @@ def candidates(
     terms_of = {r: set(t) for r, t in ordered_terms.items()}
     dense = np.asarray(reader.sentence_vectors[rows], dtype=np.float32) @ query.vector
     qtype = question_type(query.text)
+    measure = question_measure(query.text)
     question_words = {fold(w) for w in words(query.text)}
     question_bigrams = set(itertools.pairwise(query.terms))
     names = _capitalised(query.text)
@@ -227,7 +228,9 @@ def candidates(
             "context": lex * coverage(query, around),
             "bigrams": lex * _share(question_bigrams, set(itertools.pairwise(ordered))),
             "names": _name_share(names, text),
-            "answer_type": float(bool(qtype and _answer_spans(text, qtype, question_words))),
+            "answer_type": float(
+                bool(qtype and _answer_spans(text, qtype, question_words, measure))
+            ),
             "novelty": len(own - query_terms) / len(own) if own else 0.0,
             "coverage_title": lex * coverage(query, own | title_terms[article.id]),
             "rescore": 0.0,
@@ -330,14 +333,19 @@ def _name_share(names: set[str], text: str) -> float:
     return len(names & prefixes) / len(names)
 
 
-def _answer_spans(sentence: str, kind: str, question_words: set[str]) -> list[Span]:
-    """Spans of the asked-for kind that the question does not already contain."""
+def _answer_spans(
+    sentence: str, kind: str, question_words: set[str], measure: str | None = None
+) -> list[Span]:
+    """Spans of the asked-for kind (and `measure`, for numbers) that the
+    question does not already contain."""
     spans = typed_spans(sentence, kind)
     if kind != TIME:
         # A number inside a time ("11" of "11H00") is not a count; a duration
         # ("16 heures") may be both and stays.
         times = typed_spans(sentence, TIME)
         spans = [s for s in spans if not any(_part_of(s, t) for t in times)]
+    if kind == NUMBER and measure:
+        spans = measured_spans(sentence, spans, measure)
     return [s for s in spans if not {fold(w) for w in words(s.text)} <= question_words]
 
 
@@ -366,7 +374,9 @@ def short_answer(
     if kind is None:
         return None
     text = best.text
-    spans = _answer_spans(text, kind, {fold(w) for w in words(query.text)})
+    spans = _answer_spans(
+        text, kind, {fold(w) for w in words(query.text)}, question_measure(query.text)
+    )
     anchors = _anchor_positions(text, query)
     if reader is not None and query.lang != best.article.lang:
         # Names match across languages, the other words only by meaning.

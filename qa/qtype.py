@@ -88,7 +88,7 @@ _DATE_SPAN = re.compile(
     re.I,
 )
 _NUMBER_SPAN = re.compile(
-    rf"\b(?:\d[\d\s.,]*\d|\d)(?:\s?(?:%|(?:km|m|kg|ans|années|mois|jours|heures|euros|dollars|millions?|milliards?)(?![\w])))?|"
+    rf"\b(?:\d[\d\s.,]*\d|\d)(?:\s?(?:%|(?:km|m|kg|ans|années|mois|jours|heures|euros|dollars|millions?|milliards?)(?![\w-])))?|"
     rf"\b(?:une?\s)?(?:{_NUMBER_WORDS})\b",  # "une dizaine", "un million"
     re.I,
 )
@@ -122,6 +122,81 @@ _WHO_IS_NAME = re.compile(
     rf"^\W*(?i:qui|who)\s+(?i:est|était|fut|sont|étaient|is|was|are|were)\s+"
     rf"[A-ZÀ-ÖØ-Þ][\w'’.\-]*(?:\s+{_NAME_WORD})*\s*\??\s*$"
 )
+
+
+# What a number must measure when the question names the measure: a price is
+# money, "combien de temps" a duration. A number of another measure ("61 %"
+# for "Combien coûte…") is then no answer, and the unit after a number that
+# has it ("1,5 million d'euros", "quatre ans") is part of the answer.
+MONEY, DURATION, SHARE, AGE, LENGTH, AREA = "money", "duration", "share", "age", "length", "area"
+_MEASURE_QUESTIONS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        MONEY,
+        re.compile(
+            r"\b(co[uû]t\w*|prix|montant|budget|salaire|how much money|cost\w*|price\w*)\b", re.I
+        ),
+    ),
+    (
+        DURATION,
+        re.compile(
+            r"\b(combien de temps|quelle durée|how long|how many (years|months|days))\b", re.I
+        ),
+    ),
+    (
+        SHARE,
+        re.compile(
+            r"\b(quel pourcentage|quelle proportion|quelle part|what percentage|what proportion|"
+            r"what share)\b",
+            re.I,
+        ),
+    ),
+    (AGE, re.compile(r"\b(quel âge|how old)\b", re.I)),
+    (LENGTH, re.compile(r"\b(quelle distance|quelle longueur|how far)\b", re.I)),
+    (AREA, re.compile(r"\b(quelle superficie|quelle surface|what area)\b", re.I)),
+]
+_UNITS = {
+    MONEY: r"€|\$|£|¥|euros?|dollars?|francs?|livres?|pounds?|yuans?|yens?|roubles?|EUR|USD|CHF",
+    DURATION: r"secondes?|minutes?|heures?|jours?|semaines?|mois|ans|années?|siècles?|décennies|"
+    r"seconds?|hours?|days?|weeks?|months?|years?|decades?|centuries|century",
+    SHARE: r"%|pour ?cent|percent|per cent",
+    AGE: r"ans|years?(?: old)?|year-old",
+    LENGTH: r"km|m|cm|mm|mètres?|kilomètres?|miles?|années-lumière|light-years?|feet|foot|pieds",
+    AREA: r"km²|km2|m²|m2|hectares?|ha|acres?|square (?:kilo)?met(?:er|re)s|square miles",
+}
+# The unit right after the number ("30 euros", "deux millions de dollars",
+# "six années"), or a currency sign right before it ("$30", "€ 5").
+_UNIT_AFTER = {
+    m: re.compile(rf"\s?(?:(?:de|d'|d’|of)\s?)?(?:{u})(?![\w])", re.I) for m, u in _UNITS.items()
+}
+_SIGN_BEFORE = re.compile(r"[€$£¥]\s?$")
+_RATIO_IN = re.compile(r"\s(?:sur|out of)\s", re.I)
+
+
+def question_measure(question: str) -> str | None:
+    """What a number-asking question wants measured (MONEY, DURATION…), or None."""
+    if question_type(question) != NUMBER:
+        return None
+    for measure, pattern in _MEASURE_QUESTIONS:
+        if pattern.search(question):
+            return measure
+    return None
+
+
+def measured_spans(sentence: str, spans: list[Span], measure: str) -> list[Span]:
+    """The number `spans` that carry `measure`'s unit, each widened to take in
+    the unit that follows it; a proportion ("huit sur dix") is a SHARE too."""
+    ends_in_unit = re.compile(rf"(?<![\w])(?:{_UNITS[measure]})$", re.I)
+    out = []
+    for span in spans:
+        sign = _SIGN_BEFORE.search(sentence[: span.start]) if measure == MONEY else None
+        after = _UNIT_AFTER[measure].match(sentence, span.end)
+        if ends_in_unit.search(span.text) or (measure == SHARE and _RATIO_IN.search(span.text)):
+            out.append(span)
+        elif sign:
+            out.append(Span(sign.start(), span.end, sentence[sign.start() : span.end]))
+        elif after:
+            out.append(Span(span.start, after.end(), sentence[span.start : after.end()]))
+    return out
 
 
 def question_type(question: str) -> str | None:
@@ -169,6 +244,9 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
         # "une université", "un fils": in French these are articles far more
         # often than counts ("une dizaine" is one span, kept).
         spans = [s for s in spans if s.text.lower() not in ("un", "une")]
+        # A number word with a capital inside a sentence is part of a name:
+        # "la guerre de Cent Ans", "les Trois Glorieuses".
+        spans = [s for s in spans if s.start == 0 or not s.text[0].isupper()]
     if kind in (PERSON, PLACE):
         return _join(sentence, spans, _LIST_GLUE)
     return _join(sentence, spans, _RATIO_GLUE, _YEAR) if kind == NUMBER else spans

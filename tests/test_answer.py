@@ -14,7 +14,23 @@ from qa.answer import ScoredSentence, _answer_spans, _soft_anchor_positions, sho
 from qa.errors import BadQuestion
 from qa.lexical import terms
 from qa.pipeline import QAEngine
-from qa.qtype import DATE, NUMBER, PERSON, PLACE, TIME, question_type, typed_spans
+from qa.qtype import (
+    AGE,
+    AREA,
+    DATE,
+    DURATION,
+    LENGTH,
+    MONEY,
+    NUMBER,
+    PERSON,
+    PLACE,
+    SHARE,
+    TIME,
+    measured_spans,
+    question_measure,
+    question_type,
+    typed_spans,
+)
 from qa.records import Article
 from qa.retrieve import Query
 from qa.store import SentenceRow
@@ -194,10 +210,57 @@ def test_person_spans_skip_a_thing_named_after_an_article(sentence: str, names: 
         ("PSL est une université de 17 000 étudiants.", ["17 000"]),
         ("Il a un fils et deux filles.", ["deux"]),
         ("Une dizaine d'incubateurs et un million d'euros.", ["Une dizaine", "un million"]),
+        # a capitalised number word inside a sentence belongs to a name
+        ("La guerre de Cent Ans dura 116 ans.", ["116 ans"]),
     ],
 )
 def test_number_spans(sentence: str, numbers: list[str]) -> None:
     found = typed_spans(sentence, NUMBER)
+    assert [s.text for s in found] == numbers
+    assert all(sentence[s.start : s.end] == s.text for s in found)
+
+
+@pytest.mark.parametrize(
+    ("question", "measure"),
+    [
+        ("Combien coûte une trottinette ?", MONEY),
+        ("How much does the ticket cost?", MONEY),
+        ("Combien de temps a duré la guerre ?", DURATION),
+        ("How long did the war last?", DURATION),
+        ("Quel pourcentage des élèves a réussi ?", SHARE),
+        ("À quel âge est-elle devenue veuve ?", AGE),
+        ("Sur quelle distance s'étend le jet ?", LENGTH),
+        ("Quelle superficie couvre le parc ?", AREA),
+        ("Combien de pays ?", None),
+        # only number-asking questions have a measure: this "prix" is a prize
+        ("Qui a reçu le prix Nobel ?", None),
+    ],
+)
+def test_question_measures(question: str, measure: str | None) -> None:
+    assert question_measure(question) == measure
+
+
+@pytest.mark.parametrize(
+    ("sentence", "measure", "numbers"),
+    [
+        # the unit after the number is part of it; other numbers are not answers
+        (
+            "Dont 61 % en trottinettes, pour 1,5 million d'euros et $30 de plus.",
+            MONEY,
+            ["1,5 million d'euros", "$30"],
+        ),
+        ("La guerre dura quatre ans et fit 300 morts en 1918.", DURATION, ["quatre ans"]),
+        (
+            "Huit véhicules sur dix, soit 80 % du total, et 12 vélos.",
+            SHARE,
+            ["Huit véhicules sur dix", "80 %"],
+        ),
+        ("Le jet s'étend sur au moins 5 000 années-lumière.", LENGTH, ["5 000 années-lumière"]),
+        ("Veuve à 19 ans, elle eut 3 enfants.", AGE, ["19 ans"]),
+    ],
+)
+def test_measured_spans(sentence: str, measure: str, numbers: list[str]) -> None:
+    found = measured_spans(sentence, typed_spans(sentence, NUMBER), measure)
     assert [s.text for s in found] == numbers
     assert all(sentence[s.start : s.end] == s.text for s in found)
 
@@ -233,6 +296,17 @@ def _short(question: str, sentence: str) -> str | None:
             "Quand le traité fut-il signé ?",
             "Le traité fut signé en 1748 par les deux rois.",
             "en 1748",
+        ),
+        # a price question is not answered by a share, whatever its distance
+        (
+            "Combien coûte une trottinette électrique ?",
+            "Elles ont fait 365 000 déplacements, dont 61 % en trottinettes électriques.",
+            None,
+        ),
+        (
+            "Combien coûte une trottinette électrique ?",
+            "Une trottinette électrique coûte 400 euros, et 61 % des usagers en louent.",
+            "400 euros",
         ),
     ],
 )
