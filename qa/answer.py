@@ -23,7 +23,16 @@ import numpy as np
 
 from .embed import E5_NAME, USE_NAME
 from .lexical import content_words, fold, terms, words
-from .qtype import NUMBER, TIME, Span, measured_spans, question_measure, question_type, typed_spans
+from .qtype import (
+    NUMBER,
+    TIME,
+    Span,
+    counted_noun,
+    measured_spans,
+    question_measure,
+    question_type,
+    typed_spans,
+)
 from .records import Article, Citation, ShortAnswer
 from .retrieve import Query, RetrievalWeights, ScoredChunk, coverage, lexical_weight
 from .store import IndexReader, SentenceRow
@@ -377,6 +386,8 @@ def short_answer(
     spans = _answer_spans(
         text, kind, {fold(w) for w in words(query.text)}, question_measure(query.text)
     )
+    if kind == NUMBER and query.lang == best.article.lang:
+        spans = _with_counted(text, spans, counted_noun(query.text), query.lang)
     anchors = _anchor_positions(text, query)
     if reader is not None and query.lang != best.article.lang:
         # Names match across languages, the other words only by meaning.
@@ -395,6 +406,24 @@ def short_answer(
     span = spans[0]
     start = best.sentence.start + span.start
     return ShortAnswer(span.text, start, start + len(span.text))
+
+
+_NEXT_WORD = re.compile(r"\s+([^\W\d_]+)")
+
+
+def _with_counted(sentence: str, spans: list[Span], noun: str | None, lang: str) -> list[Span]:
+    """`spans` each widened to the word after it when that word is the counted
+    noun of the question: "52 matchs" for "Combien de matchs…", not "52"."""
+    wanted = set(terms(noun, lang)) if noun else set()
+    if not wanted:
+        return spans
+    out = []
+    for span in spans:
+        after = _NEXT_WORD.match(sentence, span.end)
+        if after and wanted & set(terms(after.group(1), lang)):
+            span = Span(span.start, after.end(), sentence[span.start : after.end()])
+        out.append(span)
+    return out
 
 
 def _distance(span: Span, anchors: list[int]) -> int:

@@ -172,6 +172,16 @@ _SIGN_BEFORE = re.compile(r"[€$£¥]\s?$")
 _RATIO_IN = re.compile(r"\s(?:sur|out of)\s", re.I)
 
 
+# "Combien de matchs…", "How many countries…": the thing counted.
+_COUNTED = re.compile(r"\b(?:combien\s+(?:de|d['’])|how\s+many)\s*([^\W\d_]+)", re.I)
+
+
+def counted_noun(question: str) -> str | None:
+    """The word naming what a "how many" question counts, or None."""
+    found = _COUNTED.search(question)
+    return found.group(1) if found else None
+
+
 def question_measure(question: str) -> str | None:
     """What a number-asking question wants measured (MONEY, DURATION…), or None."""
     if question_type(question) != NUMBER:

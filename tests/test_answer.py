@@ -79,7 +79,7 @@ def test_short_answers_are_typed_spans_of_the_cited_sentence(engine: QAEngine) -
     hour = engine.ask("À quelle heure se retrouvent les ministres ?")
     assert hour.short_answer is not None and hour.short_answer.text == "11H00 GMT"
     count = engine.ask("Combien de pays sont représentés par leurs ministres de la Défense ?")
-    assert count.short_answer is not None and count.short_answer.text == "sept"
+    assert count.short_answer is not None and count.short_answer.text == "sept pays"
     who = engine.ask("Qui doit discuter de la Syrie lors d'une rencontre en Suisse ?")
     assert who.short_answer is not None and who.short_answer.text == "John Kerry et Sergueï Lavrov"
     # An open question has no sure short answer.
@@ -277,12 +277,14 @@ def _short(question: str, sentence: str) -> str | None:
 @pytest.mark.parametrize(
     ("question", "sentence", "expected"),
     [
-        # clearly the span next to the question's words
+        # clearly the span next to the question's words, with the thing counted
         (
             "Combien de pays sont représentés ?",
             "Sept pays sont représentés, tandis que dix observateurs venus d'ailleurs assistent.",
-            "Sept",
+            "Sept pays",
         ),
+        # the word after the number is not what is counted: the number alone
+        ("Combien de matchs a-t-elle gagnés ?", "Elle a gagné 40 rencontres.", "40"),
         # two dates about as near the question's words: no guess
         ("Quand le roi régna-t-il ?", "Le roi régna de 1180 à 1223.", None),
         # the only date, but far from what the question asks about
