@@ -133,7 +133,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nunanswerable, abstained: {'; '.join(lines)} (abstain_threshold {threshold:.2f})")
     answerable = seed_report.subset() + piaf_report.subset()  # the crowd's would count twice
     print(f"answerable answered: {sum(o.answered for o in answerable)}/{len(answerable)}")
+    sure = seed.settings.sure_threshold
+    unsure = [f"answerable {_unsure(answerable, sure)}"]
+    unsure.append(f"PIAF left out {_unsure(piaf_out.outcomes, sure)}")
+    if off_topic:
+        unsure.append(f"PIAF off-topic {_unsure(off_topic.outcomes, sure)}")
+    print(f"answered but marked unsure: {'; '.join(unsure)} (sure_threshold {sure:.2f})")
     return 0
+
+
+def _unsure(outcomes: list[ev.Outcome], sure: float) -> str:
+    """How many answers score under `sure`, and (for answerable questions) how
+    often those and the others cite a right sentence."""
+    given = [o for o in outcomes if o.answered]
+    low = [o for o in given if o.confidence < sure]
+    text = f"{len(low)}/{len(given)}"
+    if given and given[0].question.answerable:
+        high = [o for o in given if o.confidence >= sure]
+        text += f" ({ev.rate(low, 1):.0%} right at rank 1, against {ev.rate(high, 1):.0%})"
+    return text
 
 
 def _abstained(outcomes: list[ev.Outcome]) -> str:

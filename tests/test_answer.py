@@ -33,6 +33,7 @@ from qa.qtype import (
 )
 from qa.records import Article
 from qa.retrieve import Query
+from qa.settings import Settings
 from qa.store import SentenceRow
 
 SEED_QA = json.loads((DATA / "seed-qa-dev.json").read_text())["questions"]
@@ -335,3 +336,22 @@ def test_ask_script_json_lines_answers_each_line(index_dir: Path) -> None:
     ).stdout.splitlines()
     answers = [json.loads(line) for line in out]
     assert [a["answered"] for a in answers] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("question", "sure", "unsure"),
+    [
+        ("What did Australia decide about its military aid?", "According to", "Not sure, but"),
+        ("De quoi Daech profite-t-il en Libye ?", "D'après", "Réponse incertaine, d'après"),
+    ],
+)
+def test_answers_under_the_sure_threshold_say_they_are_unsure(
+    index_dir: Path, question: str, sure: str, unsure: str
+) -> None:
+    score = QAEngine.load(Settings(index_dir=str(index_dir))).ask(question).citations[0].score
+    under = QAEngine.load(Settings(index_dir=str(index_dir), sure_threshold=score + 0.01))
+    over = QAEngine.load(Settings(index_dir=str(index_dir), sure_threshold=score - 0.01))
+    hedged, plain = under.ask(question), over.ask(question)
+    assert hedged.message.startswith(unsure) and plain.message.startswith(sure)
+    # The hedge changes the words only: the same sentence is cited either way.
+    assert hedged.answered and hedged.answer == plain.answer
