@@ -24,6 +24,7 @@ import numpy as np
 from .embed import E5_NAME, USE_NAME
 from .lexical import content_words, fold, terms, words
 from .qtype import (
+    DATE,
     NUMBER,
     TIME,
     Span,
@@ -353,6 +354,10 @@ def _answer_spans(
         # ("16 heures") may be both and stays.
         times = typed_spans(sentence, TIME)
         spans = [s for s in spans if not any(_part_of(s, t) for t in times)]
+    if kind == NUMBER:
+        # Nor is one inside a date: "2020" of "en 2020", "12" of "le 12 mai".
+        dates = typed_spans(sentence, DATE)
+        spans = [s for s in spans if not any(_part_of(s, d) for d in dates)]
     if kind == NUMBER and measure:
         spans = measured_spans(sentence, spans, measure)
     return [s for s in spans if not {fold(w) for w in words(s.text)} <= question_words]
@@ -386,8 +391,10 @@ def short_answer(
     spans = _answer_spans(
         text, kind, {fold(w) for w in words(query.text)}, question_measure(query.text)
     )
-    if kind == NUMBER and query.lang == best.article.lang:
-        spans = _with_counted(text, spans, counted_noun(query.text), query.lang)
+    # A number followed by what the question counts is right by it.
+    counted = [False] * len(spans)
+    if kind == NUMBER:
+        spans, counted = _with_counted(text, spans, query, best.article.lang, reader)
     anchors = _anchor_positions(text, query)
     if reader is not None and query.lang != best.article.lang:
         # Names match across languages, the other words only by meaning.
@@ -395,7 +402,9 @@ def short_answer(
     if not spans or (len(spans) > 1 and not anchors):
         return None
     if anchors:
-        distance = [_distance(sp, anchors) for sp in spans]
+        distance = [
+            0 if c else _distance(sp, anchors) for sp, c in zip(spans, counted, strict=True)
+        ]
         order = sorted(range(len(spans)), key=distance.__getitem__)
         nearest = distance[order[0]]
         if nearest > SHORT_NEAR_CHARS:
@@ -408,22 +417,52 @@ def short_answer(
     return ShortAnswer(span.text, start, start + len(span.text))
 
 
-_NEXT_WORD = re.compile(r"\s+([^\W\d_]+)")
+_NEXT_WORD = re.compile(r"\s+(?:(?:de|of)\s+|d['’])?([^\W\d_]+)")
 
 
-def _with_counted(sentence: str, spans: list[Span], noun: str | None, lang: str) -> list[Span]:
-    """`spans` each widened to the word after it when that word is the counted
-    noun of the question: "52 matchs" for "Combien de matchs…", not "52"."""
-    wanted = set(terms(noun, lang)) if noun else set()
-    if not wanted:
-        return spans
-    out = []
-    for span in spans:
-        after = _NEXT_WORD.match(sentence, span.end)
-        if after and wanted & set(terms(after.group(1), lang)):
-            span = Span(span.start, after.end(), sentence[span.start : after.end()])
-        out.append(span)
-    return out
+def _with_counted(
+    sentence: str, spans: list[Span], query: Query, lang: str, reader: IndexReader | None
+) -> tuple[list[Span], list[bool]]:
+    """`spans` widened to the word after a number when that word is what the
+    question counts: "52 matchs" for "Combien de matchs…", not "52". In
+    another language (with `reader`), the word nearest in meaning to it, if
+    near enough: "17 000 étudiants" for "How many students…". Also says which
+    spans were widened."""
+    noun = counted_noun(query.text)
+    if not noun:
+        return spans, [False] * len(spans)
+    after = [_NEXT_WORD.match(sentence, span.end) for span in spans]
+    if lang == query.lang:
+        wanted = set(terms(noun, lang))
+        counted = [bool(a and wanted & set(terms(a.group(1), lang))) for a in after]
+    else:
+        counted = _nearest_in_meaning(
+            noun.lower(), [a.group(1) if a else "" for a in after], query, reader
+        )
+    widened = [
+        Span(span.start, a.end(), sentence[span.start : a.end()]) if a and hit else span
+        for span, a, hit in zip(spans, after, counted, strict=True)
+    ]
+    return widened, counted
+
+
+def _nearest_in_meaning(
+    word: str, candidates: list[str], query: Query, reader: IndexReader | None
+) -> list[bool]:
+    """Which of `candidates` is the one nearest in meaning to the question's
+    `word` (by word vectors), when it is near enough to be taken for it."""
+    none = [False] * len(candidates)
+    if reader is None or query.word_vectors is None or word not in query.words:
+        return none
+    known = reader.words({c.lower() for c in candidates if c})
+    rows = [known[c.lower()][0] if c and c.lower() in known else -1 for c in candidates]
+    if all(r < 0 for r in rows):
+        return none
+    wanted = query.word_vectors[query.words.index(word)]
+    vectors = np.asarray(reader.word_vectors[[max(r, 0) for r in rows]], dtype=np.float32)
+    cosine = np.where(np.asarray(rows) >= 0, vectors @ wanted, -1.0)
+    best = int(np.argmax(cosine))
+    return [i == best and cosine[best] >= SOFT_MATCH_MIN for i in range(len(candidates))]
 
 
 def _distance(span: Span, anchors: list[int]) -> int:

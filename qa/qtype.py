@@ -65,11 +65,15 @@ _DAYS = (
 )
 _NUMBER_WORDS = (
     r"un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|quatorze|quinze|"
-    r"seize|vingt|trente|quarante|cinquante|soixante|cent|cents|mille|million|millions|milliard|"
+    r"seize|vingt|trente|quarante|cinquante|soixante|cent|cents|mille|millier|milliers|million|millions|milliard|"
     r"milliards|dizaine|dizaines|centaine|centaines|one|two|three|four|five|six|seven|eight|nine|"
     r"ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|hundreds|thousand|thousands|million|"
     r"millions|billion|billions|dozen|dozens"
 )
+
+# Number words that count in bulk, which "des", "plusieurs" or another such
+# word may come before or after: "des dizaines de milliers".
+_LARGE = r"(?:dizaines|centaines|milliers|millions|milliards|dozens|hundreds|thousands|billions)\b"
 
 _TIME_SPAN = re.compile(
     r"\b\d{1,2}\s?[hH:]\s?\d{0,2}(?:\s?(?:GMT|UTC|heure locale))?(?![\w])"
@@ -89,7 +93,10 @@ _DATE_SPAN = re.compile(
 )
 _NUMBER_SPAN = re.compile(
     rf"\b(?:\d[\d\s.,]*\d|\d)(?:\s?(?:%|(?:km|m|kg|ans|années|mois|jours|heures|euros|dollars|millions?|milliards?)(?![\w-])))?|"
-    rf"\b(?:une?\s)?(?:{_NUMBER_WORDS})\b",  # "une dizaine", "un million"
+    # "une dizaine", "un million", "des dizaines de milliers", "plusieurs millions"
+    rf"\b(?:(?:des|plusieurs|quelques|several|a few|many)\s(?={_LARGE}))?(?:une?\s)?"
+    rf"(?:{_NUMBER_WORDS})(?:(?:\s|-|\set\s|-et-)(?:{_NUMBER_WORDS})(?![\w-]))*"
+    rf"(?:\s(?:de|of)\s(?:{_LARGE})\b)?\b",
     re.I,
 )
 _CAPITALISED = r"[A-ZÀ-ÖØ-Þ][\w'’\-]+"
