@@ -26,6 +26,7 @@ from .lexical import content_words, fold, terms, words
 from .qtype import (
     DATE,
     NUMBER,
+    PERSON,
     TIME,
     Span,
     counted_noun,
@@ -213,6 +214,7 @@ def candidates(
     dense = np.asarray(reader.sentence_vectors[rows], dtype=np.float32) @ query.vector
     qtype = question_type(query.text)
     measure = question_measure(query.text)
+    named = question_names(query.text)
     question_words = {fold(w) for w in words(query.text)}
     question_bigrams = set(itertools.pairwise(query.terms))
     names = _capitalised(query.text)
@@ -239,7 +241,7 @@ def candidates(
             "bigrams": lex * _share(question_bigrams, set(itertools.pairwise(ordered))),
             "names": _name_share(names, text),
             "answer_type": float(
-                bool(qtype and _answer_spans(text, qtype, question_words, measure))
+                bool(qtype and _answer_spans(text, qtype, question_words, measure, named))
             ),
             "novelty": len(own - query_terms) / len(own) if own else 0.0,
             "coverage_title": lex * coverage(query, own | title_terms[article.id]),
@@ -344,10 +346,15 @@ def _name_share(names: set[str], text: str) -> float:
 
 
 def _answer_spans(
-    sentence: str, kind: str, question_words: set[str], measure: str | None = None
+    sentence: str,
+    kind: str,
+    question_words: set[str],
+    measure: str | None = None,
+    named: list[set[str]] | None = None,
 ) -> list[Span]:
     """Spans of the asked-for kind (and `measure`, for numbers) that the
-    question does not already contain."""
+    question does not already contain; for people, none holding one of the
+    `named` in the question (see `question_names`)."""
     spans = typed_spans(sentence, kind)
     if kind != TIME:
         # A number inside a time ("11" of "11H00") is not a count; a duration
@@ -360,7 +367,40 @@ def _answer_spans(
         spans = [s for s in spans if not any(_part_of(s, d) for d in dates)]
     if kind == NUMBER and measure:
         spans = measured_spans(sentence, spans, measure)
-    return [s for s in spans if not {fold(w) for w in words(s.text)} <= question_words]
+    spans = [s for s in spans if not {fold(w) for w in words(s.text)} <= question_words]
+    if kind == PERSON and named:
+        # Someone the question already names is not who it asks about:
+        # "Holly Goodhead" for "Pour qui travaille Holly ?" (but "Maria
+        # Kirilenko" does answer "Qui est la fille de Yuri Kirilenko ?").
+        spans = [s for s in spans if not any(n <= _names_of(s.text) for n in named)]
+    return spans
+
+
+# Words of a name that say nothing of who it is: particles and titles.
+_NOT_NAMES = frozenset(
+    "de du des d la le les von van da del di y et and mme mlle m mr mrs ms dr madame monsieur "
+    "mademoiselle docteur saint sainte st roi reine pape prince princesse duc duchesse comte "
+    "comtesse general president sir lord lady king queen pope".split()
+)
+
+
+_CAPITALISED_RUN = re.compile(
+    r"[A-ZÀ-ÖØ-Þ][\w-]*(?:\s+(?:(?:de|d['’]|du|von|van)\s*)?[A-ZÀ-ÖØ-Þ0-9][\w-]*)*"
+)
+
+
+def _names_of(span: str) -> set[str]:
+    """The folded capitalised words (and numbers) of `span`, but particles and titles."""
+    return {fold(w) for w in re.findall(r"\b[A-ZÀ-ÖØ-Þ0-9][\w-]*", span)} - _NOT_NAMES
+
+
+def question_names(question: str) -> list[set[str]]:
+    """The names in `question` (runs of capitalised words after its first
+    word), each as the set of its `_names_of` words."""
+    first = re.match(r"\W*\w+", question)
+    rest = question[first.end() :] if first else question
+    names = [_names_of(m.group(0)) for m in _CAPITALISED_RUN.finditer(rest)]
+    return [n for n in names if n]
 
 
 # A short answer must be tied to the question: within this many characters of
@@ -388,9 +428,9 @@ def short_answer(
     if kind is None:
         return None
     text = best.text
-    spans = _answer_spans(
-        text, kind, {fold(w) for w in words(query.text)}, question_measure(query.text)
-    )
+    question_words = {fold(w) for w in words(query.text)}
+    measure, named = question_measure(query.text), question_names(query.text)
+    spans = _answer_spans(text, kind, question_words, measure, named)
     # A number followed by what the question counts is right by it.
     counted = [False] * len(spans)
     if kind == NUMBER:

@@ -108,7 +108,10 @@ _PLACE_SPAN = re.compile(
 )
 _SENTENCE_OPENERS = frozenset(
     "le la les l un une des ce cette ces il elle ils elles en au aux dans pour par sur the a an "
-    "this that these those he she it they in on at for by".split()
+    "this that these those he she it they in on at for by "
+    # conjunctions and adverbs that open sentences: "Si Mme de Montespan…"
+    "si mais et ou donc or puis alors ainsi selon après avant depuis lors quand comme dès "
+    "if but and or so then when after before as since".split()
 )
 _ARTICLE_BEFORE = re.compile(r"(?:\b(?:la|le|les|du|des|the)\s|\bl['’])$", re.I)
 _SPAN_PATTERNS = {

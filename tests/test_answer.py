@@ -188,6 +188,8 @@ def test_typed_spans_find_dates_numbers_and_names() -> None:
         # no article before: the whole name stays
         ("Jean-Yves Le Drian reçoit Ashton Carter.", ["Jean-Yves Le Drian", "Ashton Carter"]),
         ("à la Maison Blanche, mardi.", ["Maison Blanche"]),
+        # a capitalised conjunction opening the sentence is no name
+        ("Si Mme de Montespan accepte, le roi viendra.", ["Mme de Montespan"]),
     ],
 )
 def test_person_spans_skip_a_thing_named_after_an_article(sentence: str, names: list[str]) -> None:
@@ -302,6 +304,14 @@ def _short(question: str, sentence: str) -> str | None:
             "Combien de personnes travaillaient à la Ferme ?",
             "La Ferme employait des dizaines de milliers de personnes en 1780.",
             "des dizaines de milliers de personnes",
+        ),
+        # someone the question names is not who it asks about...
+        ("Pour qui travaille Holly ?", "Holly Goodhead travaille pour la CIA.", None),
+        # ...but a relative sharing a surname may be
+        (
+            "Qui est la fille de Yuri Kirilenko ?",
+            "Sa fille Maria Kirilenko est née à Moscou.",
+            "Maria Kirilenko",
         ),
         # a year is no count
         (
