@@ -87,7 +87,14 @@ _DATE_SPAN = re.compile(
     rf"\b(?:(?:le |the )?(?:{_DAYS})\s)?(?:\d{{1,2}}(?:er)?\s(?:{_MONTHS})(?:\s\d{{3,4}})?|"
     rf"(?:{_MONTHS})\s\d{{1,2}}(?:,\s\d{{4}})?|(?:en |in )?(?:{_MONTHS})\s\d{{4}}|"
     rf"(?:l'été|l'hiver|le printemps|l'automne|summer|winter|spring|autumn)\s\d{{4}}|"
-    rf"(?:en |in |depuis |since )?(?:1[0-9]{{3}}|20[0-9]{{2}})|[IVXL]+e\ssiècle|\d+e\ssiècle|"
+    # decades: "dans les années 1820", "les années 30", "in the 1960s"
+    rf"(?:(?:dans |depuis |durant |pendant )?les années (?:1[0-9]{{3}}|20[0-9]{{2}}|[1-9]0)|"
+    rf"(?:in |during )?the (?:1[0-9]{{3}}|20[0-9]{{2}})s)|"
+    # a year, with what it bounds: "jusqu'en 1985", "à partir de 1990"
+    rf"(?:en |in |depuis |since |dès |vers |jusqu'en |jusqu’en |à partir de |avant |après |"
+    rf"from |until |around )?(?:1[0-9]{{3}}|20[0-9]{{2}})|"
+    rf"(?:au |dès le |depuis le |à partir du |au début du |à la fin du |au milieu du )?"
+    rf"(?:[IVXL]+|\d+)e\ssiècle|"
     rf"(?:{_DAYS})|fin (?:{_MONTHS})|(?:{_MONTHS}))\b",
     re.I,
 )

@@ -171,6 +171,28 @@ def test_question_types(question: str, kind: str | None) -> None:
     assert question_type(question) == kind
 
 
+@pytest.mark.parametrize(
+    ("sentence", "dates"),
+    [
+        # decades, and what bounds a year or a century, are part of the date
+        (
+            "Dans les années 1820, tout change ; in the 1960s too.",
+            ["Dans les années 1820", "in the 1960s"],
+        ),
+        ("Imposée jusqu'en 1985, levée à partir de 1990.", ["jusqu'en 1985", "à partir de 1990"]),
+        (
+            "Au début du XVIIe siècle naît le projet du XXe siècle.",
+            ["Au début du XVIIe siècle", "XXe siècle"],
+        ),
+    ],
+)
+def test_date_spans(sentence: str, dates: list[str]) -> None:
+    found = typed_spans(sentence, DATE)
+    assert [s.text for s in found] == dates
+    # ...and their numbers are no counts
+    assert _answer_spans(sentence, NUMBER, set()) == []
+
+
 def test_typed_spans_find_dates_numbers_and_names() -> None:
     sentence = "Lancée à l'été 2014, la campagne réunit sept pays à 11H00 GMT avec John Kerry."
     assert [s.text for s in typed_spans(sentence, DATE)] == ["l'été 2014"]
