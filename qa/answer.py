@@ -105,7 +105,7 @@ class Rescoring:
 # Listwise logistic regressions on the seed and PIAF dev questions
 # (scripts/tune.py): the first pass's, per encoder of the sentence vectors.
 FITTED = {
-    # Held-out PIAF halves: 57.2% and 63.7% rank-1 alone.
+    # Held-out PIAF halves: 57.1% and 63.7% rank-1 alone.
     USE_NAME: AnswerWeights(
         weights=(
             ("dense", 5.219),
@@ -126,7 +126,7 @@ FITTED = {
 }
 # ...and the second pass's, per second encoder (USE being the first). Asked
 # about the closest fifth of PIAF's questions (margin), it lifts held-out PIAF
-# halves to 60.9% and 67.3% rank-1; about the closest half (margin 1.23),
+# halves to 60.5% and 67.3% rank-1; about the closest half (margin 1.23),
 # to 61.5% and 68.3%, but then a third of the seed's questions pay for it and
 # the server answers half as many questions a second.
 RESCORING = {
