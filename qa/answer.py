@@ -31,7 +31,9 @@ from .qtype import (
     Span,
     counted_noun,
     measured_spans,
+    names_of,
     question_measure,
+    question_names,
     question_type,
     typed_spans,
 )
@@ -372,35 +374,8 @@ def _answer_spans(
         # Someone the question already names is not who it asks about:
         # "Holly Goodhead" for "Pour qui travaille Holly ?" (but "Maria
         # Kirilenko" does answer "Qui est la fille de Yuri Kirilenko ?").
-        spans = [s for s in spans if not any(n <= _names_of(s.text) for n in named)]
+        spans = [s for s in spans if not any(n <= names_of(s.text) for n in named)]
     return spans
-
-
-# Words of a name that say nothing of who it is: particles and titles.
-_NOT_NAMES = frozenset(
-    "de du des d la le les von van da del di y et and mme mlle m mr mrs ms dr madame monsieur "
-    "mademoiselle docteur saint sainte st roi reine pape prince princesse duc duchesse comte "
-    "comtesse general president sir lord lady king queen pope".split()
-)
-
-
-_CAPITALISED_RUN = re.compile(
-    r"[A-ZÀ-ÖØ-Þ][\w-]*(?:\s+(?:(?:de|d['’]|du|von|van)\s*)?[A-ZÀ-ÖØ-Þ0-9][\w-]*)*"
-)
-
-
-def _names_of(span: str) -> set[str]:
-    """The folded capitalised words (and numbers) of `span`, but particles and titles."""
-    return {fold(w) for w in re.findall(r"\b[A-ZÀ-ÖØ-Þ0-9][\w-]*", span)} - _NOT_NAMES
-
-
-def question_names(question: str) -> list[set[str]]:
-    """The names in `question` (runs of capitalised words after its first
-    word), each as the set of its `_names_of` words."""
-    first = re.match(r"\W*\w+", question)
-    rest = question[first.end() :] if first else question
-    names = [_names_of(m.group(0)) for m in _CAPITALISED_RUN.finditer(rest)]
-    return [n for n in names if n]
 
 
 # A short answer must be tied to the question: within this many characters of

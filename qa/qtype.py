@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .lexical import fold
+
 DATE, TIME, NUMBER, PERSON, PLACE = "date", "time", "number", "person", "place"
 
 # Order matters: the more specific question words first.
@@ -224,6 +226,33 @@ def measured_spans(sentence: str, spans: list[Span], measure: str) -> list[Span]
         elif after:
             out.append(Span(span.start, after.end(), sentence[span.start : after.end()]))
     return out
+
+
+# Words of a name that say nothing of who it is: particles and titles.
+_NOT_NAMES = frozenset(
+    "de du des d la le les von van da del di y et and mme mlle m mr mrs ms dr madame monsieur "
+    "mademoiselle docteur saint sainte st roi reine pape prince princesse duc duchesse comte "
+    "comtesse general president sir lord lady king queen pope".split()
+)
+
+
+_CAPITALISED_RUN = re.compile(
+    r"[A-ZÀ-ÖØ-Þ][\w-]*(?:\s+(?:(?:de|d['’]|du|von|van)\s*)?[A-ZÀ-ÖØ-Þ0-9][\w-]*)*"
+)
+
+
+def names_of(span: str) -> set[str]:
+    """The folded capitalised words (and numbers) of `span`, but particles and titles."""
+    return {fold(w) for w in re.findall(r"\b[A-ZÀ-ÖØ-Þ0-9][\w-]*", span)} - _NOT_NAMES
+
+
+def question_names(question: str) -> list[set[str]]:
+    """The names in `question` (runs of capitalised words after its first
+    word), each as the set of its `names_of` words."""
+    first = re.match(r"\W*\w+", question)
+    rest = question[first.end() :] if first else question
+    names = [names_of(m.group(0)) for m in _CAPITALISED_RUN.finditer(rest)]
+    return [n for n in names if n]
 
 
 def question_type(question: str) -> str | None:
