@@ -363,8 +363,9 @@ def _answer_spans(
         # ("16 heures") may be both and stays.
         times = typed_spans(sentence, TIME)
         spans = [s for s in spans if not any(_part_of(s, t) for t in times)]
-    if kind == NUMBER:
-        # Nor is one inside a date: "2020" of "en 2020", "12" of "le 12 mai".
+    if kind == NUMBER and any(c.isdigit() for s in spans for c in s.text):
+        # Nor is one inside a date: "2020" of "en 2020", "12" of "le 12 mai"
+        # (dates hold digits; the date pattern is the slowest, so only then).
         dates = typed_spans(sentence, DATE)
         spans = [s for s in spans if not any(_part_of(s, d) for d in dates)]
     if kind == NUMBER and measure:
