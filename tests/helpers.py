@@ -182,6 +182,12 @@ def assert_sentence_invariants(text: str, sentences: Sequence[object]) -> None:
     assert not lost, f"characters outside every sentence: {[text[i] for i in lost][:20]}"
 
 
+def _default_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_with_tty_stderr(
     args: Sequence[str | Path],
     until: str | None = None,
@@ -208,6 +214,9 @@ def run_with_tty_stderr(
         stderr=slave,
         cwd=ROOT,
         env=script_env(),
+        # A test run started in the background (`make test &`) inherits an
+        # ignored SIGINT, which Python would keep: Ctrl-C must reach the child.
+        preexec_fn=_default_sigint,
     )
     os.close(slave)
     seen = b""
