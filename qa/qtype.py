@@ -187,6 +187,8 @@ _UNITS = {
 _UNIT_AFTER = {
     m: re.compile(rf"\s?(?:(?:de|d'|d’|of)\s?)?(?:{u})(?![\w])", re.I) for m, u in _UNITS.items()
 }
+# ...or that ends the number's span already ("30 euros", "80 %").
+_UNIT_END = {m: re.compile(rf"(?<![\w])(?:{u})$", re.I) for m, u in _UNITS.items()}
 _SIGN_BEFORE = re.compile(r"[€$£¥]\s?$")
 _RATIO_IN = re.compile(r"\s(?:sur|out of)\s", re.I)
 
@@ -214,12 +216,13 @@ def question_measure(question: str) -> str | None:
 def measured_spans(sentence: str, spans: list[Span], measure: str) -> list[Span]:
     """The number `spans` that carry `measure`'s unit, each widened to take in
     the unit that follows it; a proportion ("huit sur dix") is a SHARE too."""
-    ends_in_unit = re.compile(rf"(?<![\w])(?:{_UNITS[measure]})$", re.I)
     out = []
     for span in spans:
         sign = _SIGN_BEFORE.search(sentence[: span.start]) if measure == MONEY else None
         after = _UNIT_AFTER[measure].match(sentence, span.end)
-        if ends_in_unit.search(span.text) or (measure == SHARE and _RATIO_IN.search(span.text)):
+        if _UNIT_END[measure].search(span.text) or (
+            measure == SHARE and _RATIO_IN.search(span.text)
+        ):
             out.append(span)
         elif sign:
             out.append(Span(sign.start(), span.end, sentence[sign.start() : span.end]))

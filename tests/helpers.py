@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -183,8 +184,6 @@ def assert_sentence_invariants(text: str, sentences: Sequence[object]) -> None:
 
 
 def _default_sigint() -> None:
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
