@@ -3,6 +3,10 @@
 Every error is JSON `{"error": {"code", "message"}}` with a 4xx status (a 5xx
 only for a bug or an index that went bad under a running server).
 
+Request bodies and queries are checked against the models of web/schemas.py,
+which the OpenAPI document is built from; the engine then checks the question
+again (QAEngine.validate), for callers that do not come through the web.
+
 Each /ask response names the index build that answered it in the
 `X-Index-Build` header, so a caller (or a test) can check its citations
 against that build while builds are being swapped.
@@ -17,6 +21,7 @@ import sys
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -25,14 +30,14 @@ from qa.pipeline import QAEngine
 from qa.settings import Settings
 
 from . import engine_of, feedback_of
-from .feedback import Feedback, InvalidFeedback
+from .feedback import Feedback
 from .openapi import openapi_spec
+from .schemas import FeedbackQuery, missing, problem, requests_for
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__)
 
-MAX_FEEDBACK_LIST = 1000
 BUILD_HEADER = "X-Index-Build"
 _DIGITS = re.compile(r"[0-9]{1,9}")
 # Tries at answering from one build while builds are being swapped (see _answer).
@@ -98,7 +103,27 @@ def _json_body() -> dict[str, Any]:
     return data
 
 
-def _answer(question: object, top_k: object) -> Response:
+def _query_int(name: str) -> object:
+    """A query parameter of plain ASCII digits as an int (int() would also take "٣",
+    " 3", "+3" and "3_0"); anything else as the string it is, for the model to refuse."""
+    raw = request.args.get(name)
+    return int(raw) if raw is not None and _DIGITS.fullmatch(raw) else raw
+
+
+def _ask(data: dict[str, Any], question_name: str, missing_question: str) -> Response:
+    """Check a question's fields against the contract's model, then answer it."""
+    model = requests_for(_settings()).ask
+    try:
+        asked = model.model_validate(data)
+    except ValidationError as exc:
+        if missing(exc, "question"):
+            raise ApiError(400, "missing_question", missing_question) from None
+        message = problem(exc, model, {"question": question_name})
+        raise ApiError(400, "bad_question", message) from None
+    return _answer(asked.question, asked.top_k)
+
+
+def _answer(question: str, top_k: int | None) -> Response:
     """The answer, with the build it came from in the X-Index-Build header.
 
     `ask` reads the engine's reader once; readers only ever move forward to a
@@ -126,29 +151,13 @@ def _answer(question: object, top_k: object) -> Response:
 
 @bp.post("/ask")
 def ask_post() -> Response:
-    data = _json_body()
-    if "question" not in data:
-        raise ApiError(400, "missing_question", 'The body needs a "question" field.')
-    return _answer(data["question"], data.get("top_k"))
+    return _ask(_json_body(), "question", 'The body needs a "question" field.')
 
 
 @bp.get("/ask")
 def ask_get() -> Response:
-    question = request.args.get("q")
-    if question is None:
-        raise ApiError(400, "missing_question", "Give the question as ?q=…")
-    top_k: int | None = None
-    raw_k = request.args.get("top_k")
-    if raw_k is not None:
-        # Plain ASCII digits only: int() would also take "٣", " 3", "+3" and "3_0".
-        if not _DIGITS.fullmatch(raw_k):
-            raise ApiError(
-                400,
-                "bad_question",
-                f"top_k must be an integer from 1 to {_settings().max_top_k}.",
-            )
-        top_k = int(raw_k)
-    return _answer(question, top_k)
+    query = {"question": request.args.get("q"), "top_k": _query_int("top_k")}
+    return _ask({k: v for k, v in query.items() if v is not None}, "q", "Give the question as ?q=…")
 
 
 @bp.get("/health")
@@ -206,25 +215,31 @@ def article(article_id: str) -> Response:
 
 @bp.post("/feedback")
 def feedback_post() -> tuple[Response, int]:
-    data = _json_body()
+    model = requests_for(_settings()).feedback
     try:
-        item = Feedback.parse(data, _settings().max_question_chars)
-    except InvalidFeedback as exc:
-        raise ApiError(400, "invalid_feedback", str(exc)) from exc
+        vote = model.model_validate(_json_body())
+    except ValidationError as exc:
+        raise ApiError(400, "invalid_feedback", problem(exc, model)) from None
+    item = Feedback(
+        question=vote.question.strip(),
+        answer=vote.answer,
+        article_id=vote.article_id,
+        start=vote.start,
+        end=vote.end,
+        vote=vote.vote,
+    )
     stored = feedback_of(current_app).add(item, engine_of(current_app).reader.build_id)
     return jsonify(stored), 201
 
 
 @bp.get("/feedback")
 def feedback_list() -> Response:
-    raw = request.args.get("limit", "100")
+    raw = _query_int("limit")
     try:
-        limit = int(raw)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_FEEDBACK_LIST:
-        raise ApiError(400, "bad_limit", f"limit must be an integer from 1 to {MAX_FEEDBACK_LIST}.")
-    items = feedback_of(current_app).recent(limit)
+        query = FeedbackQuery.model_validate({} if raw is None else {"limit": raw})
+    except ValidationError as exc:
+        raise ApiError(400, "bad_limit", problem(exc, FeedbackQuery)) from None
+    items = feedback_of(current_app).recent(query.limit)
     return jsonify({"count": len(items), "feedback": items})
 
 

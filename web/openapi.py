@@ -1,191 +1,95 @@
-"""The OpenAPI 3.1 description of the JSON API, written by hand.
+"""The OpenAPI 3.1 document of the JSON API, built from the models in web/schemas.py.
 
-Response schemas are closed (`additionalProperties: false`), so the tests that
-validate real responses against them catch any drift of the contract.
+The schemas come from the pydantic models the server validates requests with,
+so the document and the server cannot disagree on what a request may hold; this
+module adds what models do not say: the paths, their statuses and headers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
+
 from qa.settings import Settings
 
-from .feedback import MAX_ANSWER_CHARS, VOTES
+from .schemas import RESPONSES, FeedbackQuery, requests_for
+
+REF = "#/components/schemas/{model}"
+
+
+class _Schema(GenerateJsonSchema):
+    """Pydantic's JSON Schema without a title on every field (the names say it)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+def component_schemas(settings: Settings) -> dict[str, Any]:
+    """Every request and response model, and the models inside them, by name."""
+    requests = requests_for(settings)
+    models = [*RESPONSES, requests.ask, requests.feedback]
+    _, top = models_json_schema(
+        [(m, "validation") for m in models], ref_template=REF, schema_generator=_Schema
+    )
+    schemas: dict[str, Any] = top["$defs"]
+    # The error schema stands alone (its detail inlined), so that any error, from
+    # any path, can be checked with it without the rest of the document.
+    schemas["Error"] = _inline(schemas["Error"], schemas)
+    del schemas["ErrorDetail"]
+    return schemas
+
+
+def _inline(schema: Any, schemas: dict[str, Any]) -> Any:
+    """`schema` with its references replaced by what they point to (no cycles here)."""
+    if isinstance(schema, list):
+        return [_inline(s, schemas) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        return _inline(schemas[schema["$ref"].rsplit("/", 1)[-1]], schemas)
+    return {k: _inline(v, schemas) for k, v in schema.items()}
 
 
 def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties) if required is None else required,
-        "additionalProperties": False,
-    }
+    return {"$ref": REF.format(model=name)}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-NULLABLE_STRING = {"type": ["string", "null"]}
-# What /articles lists of each article; /articles/<id> adds its text and sentences.
-ARTICLE_FIELDS = {
-    "id": {"type": "string"},
-    "title": {"type": "string"},
-    "url": NULLABLE_STRING,
-    "lang": {"type": "string"},
-    "date": NULLABLE_STRING,
-}
-OFFSET = {"type": "integer", "minimum": 0}
-
-
 def _errors(*statuses: int) -> dict[str, Any]:
-    """References to the shared error responses, plus a default for the unexpected."""
-    return {str(s): {"$ref": f"#/components/responses/Error{s}"} for s in statuses} | {
+    """References to the shared error responses, plus a default for the unexpected.
+    Every operation can answer 400: a query string that is not UTF-8 is refused first."""
+    return {str(s): {"$ref": f"#/components/responses/Error{s}"} for s in (400, *statuses)} | {
         "default": _json(_ref("Error"), "Unexpected error (500).")
     }
 
 
+def _query_param(name: str, field: dict[str, Any], required: bool) -> dict[str, Any]:
+    """A query parameter from a model's field: a query string has no null."""
+    schema = dict(field)
+    description = schema.pop("description", None)
+    if "anyOf" in schema:
+        (schema,) = (s for s in schema.pop("anyOf") if s != {"type": "null"})
+    param = {"name": name, "in": "query", "required": required, "schema": schema}
+    return param | ({"description": description} if description else {})
+
+
 def openapi_spec(settings: Settings) -> dict[str, Any]:
-    """The spec, with the limits of the running server filled in."""
-    question = {"type": "string", "minLength": 1, "maxLength": settings.max_question_chars}
-    schemas: dict[str, Any] = {
-        "Error": _obj(
-            {
-                "error": _obj(
-                    {
-                        "code": {"type": "string", "description": "Machine-readable reason."},
-                        "message": {"type": "string", "description": "What to fix."},
-                    }
-                )
-            }
-        ),
-        "AskRequest": {
-            "type": "object",
-            "properties": {
-                "question": question,
-                "top_k": {"type": "integer", "minimum": 1, "maximum": settings.max_top_k},
-            },
-            "required": ["question"],
-        },
-        "ShortAnswer": _obj({"text": {"type": "string"}, "start": OFFSET, "end": OFFSET}),
-        "Citation": _obj(
-            {
-                "article_id": {"type": "string"},
-                "title": {"type": "string"},
-                "url": NULLABLE_STRING,
-                "sentence": {"type": "string", "description": "article.text[start:end]"},
-                "start": OFFSET,
-                "end": OFFSET,
-                "score": {
-                    "type": "number",
-                    "description": "margin over the calibrated abstention threshold",
-                },
-            }
-        ),
-        "Passage": _obj(
-            {
-                "article_id": {"type": "string"},
-                "chunk_id": {"type": "string"},
-                "text": {"type": "string", "description": "article.text[start:end]"},
-                "start": OFFSET,
-                "end": OFFSET,
-                "score": {"type": "number"},
-            }
-        ),
-        "Answer": _obj(
-            {
-                "question": {"type": "string"},
-                "language": {"type": "string", "enum": ["fr", "en"]},
-                "answered": {"type": "boolean"},
-                "answer": {
-                    "type": ["string", "null"],
-                    "description": "The cited sentence, verbatim; null when the service abstains.",
-                },
-                "short_answer": {"oneOf": [_ref("ShortAnswer"), {"type": "null"}]},
-                "message": {
-                    "type": "string",
-                    "description": "A sentence to show, in the question's language "
-                    "(the abstention message when answered is false).",
-                },
-                "citations": {"type": "array", "items": _ref("Citation")},
-                "passages": {"type": "array", "items": _ref("Passage")},
-                "took_ms": {"type": "number", "minimum": 0},
-            }
-        ),
-        "Health": _obj(
-            {
-                "status": {"type": "string", "enum": ["ok"]},
-                "index_loaded": {"type": "boolean"},
-                "build_id": {"type": "string"},
-                "created_at": NULLABLE_STRING,
-                # Open: a build may count more things (e.g. vocabulary words).
-                "counts": {
-                    **_obj({"articles": OFFSET, "chunks": OFFSET, "sentences": OFFSET}),
-                    "additionalProperties": OFFSET,
-                },
-                "encoder": _obj({"name": {"type": "string"}, "dim": {"type": "integer"}}),
-                "torch_loaded": {"type": "boolean"},
-            }
-        ),
-        "ArticleSummary": _obj(ARTICLE_FIELDS),
-        "ArticleList": _obj(
-            {"count": OFFSET, "articles": {"type": "array", "items": _ref("ArticleSummary")}}
-        ),
-        "Sentence": _obj(
-            {
-                "index": OFFSET,
-                "start": OFFSET,
-                "end": OFFSET,
-                "text": {"type": "string", "description": "article text[start:end]"},
-                "heading": {"type": "boolean"},
-            }
-        ),
-        "Article": _obj(
-            {
-                **ARTICLE_FIELDS,
-                "text": {"type": "string", "description": "The cleaned text offsets point into."},
-                "sentences": {"type": "array", "items": _ref("Sentence")},
-            }
-        ),
-        "FeedbackRequest": {
-            "type": "object",
-            "properties": {
-                "question": question,
-                "answer": {"type": ["string", "null"], "maxLength": MAX_ANSWER_CHARS},
-                "article_id": NULLABLE_STRING,
-                "start": {"type": ["integer", "null"], "minimum": 0},
-                "end": {"type": ["integer", "null"], "minimum": 0},
-                "vote": {"type": "string", "enum": list(VOTES)},
-            },
-            "required": ["question", "vote"],
-        },
-        "FeedbackRecord": _obj(
-            {
-                "id": {"type": "integer"},
-                "created_at": {"type": "string"},
-                "question": {"type": "string"},
-                "answer": NULLABLE_STRING,
-                "article_id": NULLABLE_STRING,
-                "start": {"type": ["integer", "null"]},
-                "end": {"type": ["integer", "null"]},
-                "vote": {"type": "string", "enum": list(VOTES)},
-                "build_id": NULLABLE_STRING,
-            }
-        ),
-        "FeedbackList": _obj(
-            {"count": OFFSET, "feedback": {"type": "array", "items": _ref("FeedbackRecord")}}
-        ),
-    }
+    """The document, with the limits of the running server filled in."""
+    schemas = component_schemas(settings)
+    ask_fields = schemas["AskRequest"]["properties"]
+    limit = FeedbackQuery.model_json_schema(schema_generator=_Schema)["properties"]["limit"]
     error_descriptions = {
         400: "Bad input: no body, invalid JSON (or a lone surrogate in it), not an object, "
-        "a bad or missing field, a query string that is not UTF-8.",
+        "a bad or missing field (the message names it and what it must be), a query string "
+        "that is not UTF-8.",
         404: "Unknown article or endpoint.",
-        405: "Method not allowed on this path.",
-        413: f"Body larger than {settings.max_body_bytes} bytes.",
+        405: "Method not allowed on this path; the Allow header lists those that are.",
+        413: f"Body larger than {settings.max_body_bytes} bytes (QA_MAX_BODY_BYTES), "
+        "whatever it holds.",
         415: "Body sent without Content-Type: application/json.",
         503: "The index cannot be read.",
     }
@@ -214,32 +118,28 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         "description": "An id to find this request by in the server's log; echoed back.",
         "schema": {"type": "string"},
     }
-    ask_get_params = [
-        {"name": "q", "in": "query", "required": True, "schema": {"type": "string"}},
-        {
-            "name": "top_k",
-            "in": "query",
-            "required": False,
-            "schema": {"type": "integer", "minimum": 1, "maximum": settings.max_top_k},
-        },
-    ]
+
+    def body(name: str) -> dict[str, Any]:
+        return {"required": True, "content": {"application/json": {"schema": _ref(name)}}}
+
     paths = {
         "/ask": {
             "post": {
                 "summary": "Answer a question with a cited sentence, or abstain.",
                 "operationId": "askPost",
                 "parameters": [request_id_param],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("AskRequest")}},
-                },
-                "responses": answered | _errors(400, 405, 413, 415, 503),
+                "requestBody": body("AskRequest"),
+                "responses": answered | _errors(413, 415, 503),
             },
             "get": {
                 "summary": "Same as POST, with the question in the query string.",
                 "operationId": "askGet",
-                "parameters": [*ask_get_params, request_id_param],
-                "responses": answered | _errors(400, 503),
+                "parameters": [
+                    _query_param("q", ask_fields["question"], required=True),
+                    _query_param("top_k", ask_fields["top_k"], required=False),
+                    request_id_param,
+                ],
+                "responses": answered | _errors(503),
             },
         },
         "/health": {
@@ -276,26 +176,15 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
             "post": {
                 "summary": "Record a thumbs up or down on an answer.",
                 "operationId": "addFeedback",
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("FeedbackRequest")}},
-                },
+                "requestBody": body("FeedbackRequest"),
                 "responses": {"201": _json(_ref("FeedbackRecord"), "The stored record.")}
-                | _errors(400, 413, 415),
+                | _errors(413, 415),
             },
             "get": {
                 "summary": "The latest feedback, newest first.",
                 "operationId": "listFeedback",
-                "parameters": [
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                    }
-                ],
-                "responses": {"200": _json(_ref("FeedbackList"), "Feedback records.")}
-                | _errors(400),
+                "parameters": [_query_param("limit", limit, required=False)],
+                "responses": {"200": _json(_ref("FeedbackList"), "Feedback records.")} | _errors(),
             },
         },
         "/metrics": {
@@ -313,7 +202,8 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
                         "description": "Prometheus text exposition format 0.0.4.",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
                     }
-                },
+                }
+                | _errors(),
             }
         },
         "/openapi.json": {
@@ -325,7 +215,8 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
                         "description": "OpenAPI 3.1 document.",
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     }
-                },
+                }
+                | _errors(),
             }
         },
     }
@@ -335,7 +226,8 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
             "title": "newsqa",
             "version": "0.1.0",
             "description": "Extractive, cited question answering over French and English news "
-            'articles. Every error is {"error": {"code", "message"}}. Every response carries '
+            'articles. Every error is {"error": {"code", "message"}}: a method a path does not '
+            "list gets a 405 with an Allow header, an unknown path a 404. Every response carries "
             "an X-Request-ID header (the caller's, or a generated one).",
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
