@@ -33,6 +33,10 @@ from qa.settings import Settings
 
 from .feedback import MAX_ANSWER_CHARS, MAX_ARTICLE_ID_CHARS
 
+# A character that str.strip() keeps (str.isspace() is false), spelt out: \s is not
+# the same set in Python (which adds \x1c-\x1f and \x85) and in JSON Schema's
+# ECMA-262 regular expressions (which add \ufeff).
+NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 # Offsets into an article's text are stored in SQLite and read back into Python:
 # bounded so that a huge number is a 400, not an OverflowError (a 500).
 MAX_OFFSET = 2**31 - 1
@@ -64,9 +68,8 @@ class Closed(BaseModel):
 
 
 class Request(BaseModel):
-    # JSON types as they are: no "3" for 3, no 1 for "1" (integral floats aside); and
-    # Python's regular expressions, whose \s is what str.strip() takes off.
-    model_config = ConfigDict(strict=True, regex_engine="python-re")
+    # JSON types as they are: no "3" for 3, no 1 for "1" (integral floats aside).
+    model_config = ConfigDict(strict=True)
 
 
 class AskRequest(Request):
@@ -169,7 +172,7 @@ def _requests(max_question_chars: int, max_top_k: int, default_top_k: int) -> Re
     # counts what is sent, blanks included.
     question = Annotated[
         str,
-        StringConstraints(min_length=1, max_length=max_question_chars, pattern=r"\S"),
+        StringConstraints(min_length=1, max_length=max_question_chars, pattern=NOT_BLANK),
         Field(
             description=f"text that is not only blanks, at most {max_question_chars} characters",
         ),
