@@ -14,7 +14,7 @@ import json
 import re
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import schemathesis
@@ -27,8 +27,9 @@ from schemathesis.config import SchemathesisConfig
 from qa.pipeline import QAEngine
 from qa.settings import Settings
 from web import create_app
+from web.feedback import VOTES
 from web.openapi import openapi_spec
-from web.schemas import MAX_OFFSET, NOT_BLANK
+from web.schemas import MAX_OFFSET, NOT_BLANK, Vote
 
 # The app under test serves this document (checked below): the engine's settings
 # are the defaults but for the index folder, which the document does not name.
@@ -250,3 +251,7 @@ def test_a_blank_question_is_what_the_engine_strips() -> None:
     assert question["pattern"] == NOT_BLANK
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
     assert re.sub(NOT_BLANK, "", every) == "".join(c for c in every if c.isspace())
+
+
+def test_the_votes_are_those_the_store_takes() -> None:
+    assert get_args(Vote) == VOTES  # the SQLite table's CHECK holds the same two
