@@ -103,8 +103,12 @@ def serve_forked(
     replaced.
     """
     # Blocked here (and in each child until it has its handlers), the signals
-    # wait in sigtimedwait: none can land between two checks of a flag.
+    # wait in sigtimedwait: none can land between two checks of a flag. An
+    # ignored signal would be dropped even while blocked (a background job
+    # starts with SIGINT ignored), hence a handler: sigtimedwait takes them first.
     watched = {*STOP_SIGNALS, signal.SIGCHLD}
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _Stop())
     signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     children: set[int] = set()
     clean = True
