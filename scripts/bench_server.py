@@ -108,6 +108,7 @@ class Run:
     rss_mb: float = 0.0
     pss_mb: float = 0.0
     torch_loaded: bool = False
+    cpu_ms_per_answer: float = 0.0  # server CPU time per answer in the saturation run
 
     @property
     def errors(self) -> int:
@@ -242,6 +243,14 @@ class Server:
     def _tree(self, pid: int) -> list[int]:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         return [pid, *(p for c in children for p in self._tree(int(c)))]
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the server and its workers so far."""
+        ticks = 0
+        for pid in self._tree(self.proc.pid):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def torch_loaded(self) -> bool:
         """What /health says, double-checked in the process's memory map."""
@@ -429,7 +438,10 @@ def bench(
                 raise SystemExit(f"warm-up failed: HTTP {status} {data[:300]!r}")
         conn.close()
         load(server, bodies, clients, min(2.0, seconds), Result())
+        cpu = server.cpu_seconds()
         load(server, bodies, clients, seconds, run.saturation)
+        answers = len(run.saturation.latencies_ms)
+        run.cpu_ms_per_answer = (server.cpu_seconds() - cpu) * 1000 / max(1, answers)
         load(server, bodies, clients, seconds, run.paced, rate)
         if slow_clients:
             slow_run(server, bodies, clients, seconds, run)
@@ -464,6 +476,8 @@ def report(run: Run, clients: int) -> str:
         f"  RSS       {run.rss_mb:7.1f} MB   target <= {TARGETS['rss']:.0f} MB   {mark('rss')}"
         f"  (all processes; PSS {run.pss_mb:.1f} MB)",
         f"  torch     {'loaded' if run.torch_loaded else 'not loaded'}",
+        f"  CPU       {run.cpu_ms_per_answer:7.2f} ms per answer (server, saturation run; "
+        "what other jobs on the machine cannot change)",
     ]
     if run.slow_clients:
         s, h = run.slow, run.health
