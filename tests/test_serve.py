@@ -19,7 +19,7 @@ import pytest
 from helpers import wait_for
 from test_workers import HOST, ServeProcess, access_log, dev_questions
 
-from web.server import REQUEST_TIMEOUT
+from web.server import MAX_BODY_BYTES, REQUEST_TIMEOUT
 
 # Seconds /health may take with slow clients connected: a healthy answer takes
 # milliseconds; the gunicorn server this replaced stalled for 10 s and more.
@@ -98,6 +98,14 @@ def test_slow_clients_neither_starve_the_server_nor_stay(index_dir: Path, tmp_pa
             status, _, body = server.request("POST", "/ask", {"question": dev_questions()[0]})
             assert status == 200, body[:300]
             assert json.loads(body)["answered"]
+
+            # A body too big to be worth reading is refused before it is sent.
+            with _connect(server.port) as big:
+                big.sendall(
+                    b"POST /ask HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n" % (MAX_BODY_BYTES + 1)
+                )
+                assert _response(big)[0] == 413
 
             # A request still arriving REQUEST_TIMEOUT after its first byte is
             # cut off, whether it trickles in or waits; not before.

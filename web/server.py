@@ -70,8 +70,10 @@ TICK = 0.2
 # Open connections per process; slow or idle ones cost a socket each, not a thread.
 CONNECTION_LIMIT = 1000
 BACKLOG = 1024
-# A body beyond this is refused by waitress before it is buffered; /ask
-# refuses far smaller ones itself (QA_MAX_BODY_BYTES, a JSON 413).
+# A body beyond this (or beyond the app's MAX_CONTENT_LENGTH, if larger) is
+# refused by waitress (a plain-text 413) before it is buffered: waitress would
+# otherwise spool up to 1 GB per request to disk before the app can refuse it.
+# /ask refuses far smaller ones itself (QA_MAX_BODY_BYTES, a JSON 413).
 MAX_BODY_BYTES = 1 << 20
 # A worker that dies is replaced, at most once per this many seconds.
 RESTART_INTERVAL = 1.0
@@ -257,7 +259,7 @@ def _serve(
         cleanup_interval=1,
         connection_limit=CONNECTION_LIMIT,
         backlog=BACKLOG,
-        max_request_body_size=MAX_BODY_BYTES,
+        max_request_body_size=max(MAX_BODY_BYTES, app.config.get("MAX_CONTENT_LENGTH") or 0),
         # poll(), not select(): select() fails past 1024 file descriptors.
         asyncore_use_poll=True,
     )
