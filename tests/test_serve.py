@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import wait_for
+from helpers import run_script, wait_for
 from test_workers import HOST, ServeProcess, access_log, dev_questions
 
 from web.server import MAX_BODY_BYTES, REQUEST_TIMEOUT
@@ -202,3 +202,19 @@ def test_a_dead_worker_is_replaced(index_dir: Path, tmp_path: Path) -> None:
             status, _, body = server.request("POST", "/ask", {"question": question})
             assert status == 200, body[:300]
         assert server.stop() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_taken_port_is_refused_in_one_line(index_dir: Path, workers: int) -> None:
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # The default host is 127.0.0.1 (the tests' environment has no QA_HOST).
+        args = ("--index", index_dir, "--port", str(port), "--workers", str(workers))
+        done = run_script("serve.py", *args)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"error: cannot listen on {HOST}:{port} (Address already in use)."
+    ]

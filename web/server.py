@@ -83,7 +83,15 @@ STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 def listen(host: str, port: int) -> socket.socket:
     """The listening socket, bound now (raises OSError when the address is taken)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=BACKLOG)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def serve_one(app: Flask, sock: socket.socket, threads: int) -> int:
