@@ -19,7 +19,7 @@ import pytest
 from helpers import run_script, wait_for
 from test_workers import HOST, ServeProcess, access_log, dev_questions
 
-from web.server import MAX_BODY_BYTES, REQUEST_TIMEOUT
+from web.server import CONNECTION_LIMIT, MAX_BODY_BYTES, REQUEST_TIMEOUT
 
 # Seconds /health may take with slow clients connected: a healthy answer takes
 # milliseconds; the gunicorn server this replaced stalled for 10 s and more.
@@ -121,6 +121,24 @@ def test_slow_clients_neither_starve_the_server_nor_stay(index_dir: Path, tmp_pa
             assert wait_for(all_closed, timeout=REQUEST_TIMEOUT + 10, every=0.5)
         finally:
             for sock in slow:
+                sock.close()
+        assert server.stop() == 0
+
+
+@pytest.mark.slow
+def test_more_idle_connections_than_a_process_holds(index_dir: Path, tmp_path: Path) -> None:
+    """At its connection limit the server closes the connections that have waited
+    longest for nothing, so a new client gets in at once (not 30 s later)."""
+    with ServeProcess(tmp_path / "serve.log", "--index", index_dir) as server:
+        idle = [_connect(server.port) for _ in range(CONNECTION_LIMIT + 100)]
+        try:
+            started = time.monotonic()
+            status, _, _ = server.request("GET", "/health", timeout=HEALTH_BOUND)
+            assert status == 200
+            assert time.monotonic() - started < HEALTH_BOUND
+            assert wait_for(lambda: _closed_by_server(idle[0]), timeout=HEALTH_BOUND)
+        finally:
+            for sock in idle:
                 sock.close()
         assert server.stop() == 0
 

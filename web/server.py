@@ -9,7 +9,8 @@ Each process runs waitress's event loop, which reads every request whole
 client that sends slowly, or sends half a request and waits, holds a socket,
 never a thread. A request must arrive whole within REQUEST_TIMEOUT of its
 first byte and a connection may stay silent at most IDLE_TIMEOUT, so such
-clients are also dropped. With --workers N the workers are forked after the
+clients are also dropped; at CONNECTION_LIMIT, the connections that have
+waited longest for nothing are closed to make room. With --workers N the workers are forked after the
 app is loaded (encoder and index loaded once, shared copy-on-write) and all
 accept on one listening socket; a small supervisor restarts a worker that
 dies and passes SIGTERM/SIGINT on.
@@ -35,6 +36,7 @@ closed the listening socket. A stop waits DRAIN_TIMEOUT at most.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import os
 import select
@@ -67,8 +69,10 @@ DRAIN_TIMEOUT = 20
 FIRST_BYTES_GRACE = 1.0
 # The event loop looks at the stop flag at least this often (seconds).
 TICK = 0.2
-# Open connections per process; slow or idle ones cost a socket each, not a thread.
+# Open connections per process; slow or idle ones cost a socket each, not a
+# thread. At the limit, the EVICTED that have waited longest are closed.
 CONNECTION_LIMIT = 1000
+EVICTED = 50
 BACKLOG = 1024
 # A body beyond this (or beyond the app's MAX_CONTENT_LENGTH, if larger) is
 # refused by waitress (a plain-text 413) before it is buffered: waitress would
@@ -211,6 +215,10 @@ class _Channel(HTTPChannel):
             self.request_began = time.time()
         return bool(super().received(data))
 
+    def waiting_since(self) -> float:
+        """When the request being received began, else the last byte in or out."""
+        return self.request_began if self.request is not None else float(self.last_activity)
+
     def finished(self, now: float) -> bool:
         """Nothing left to do: no request being received, queued or answered, no
         response left to send, no bytes waiting to be read (a request already
@@ -221,14 +229,30 @@ class _Channel(HTTPChannel):
         if silent and now - self.creation_time < FIRST_BYTES_GRACE:
             return False
         try:
-            waiting = select.select([self.socket], [], [], 0)[0]
+            return not _readable(self.socket)
         except (OSError, ValueError):  # closed meanwhile
             return True
-        return not waiting
 
 
 class _Server(TcpWSGIServer):
     channel_class = _Channel
+
+    def readable(self) -> bool:
+        """Whether to accept; at the connection limit, first make room (waitress
+        alone would stop accepting until idle connections time out)."""
+        if self.accepting and len(self._map) >= self.adj.connection_limit:
+            self._evict()
+        return bool(super().readable())
+
+    def _evict(self) -> None:
+        """Close the EVICTED connections that have waited longest for nothing:
+        a request arriving for the longest, else the longest silence. Those
+        being answered stay."""
+        if any(channel.will_close for channel in self.active_channels.values()):
+            return  # the last ones are still closing
+        idle = [c for c in self.active_channels.values() if not c.requests]
+        for channel in heapq.nsmallest(EVICTED, idle, key=_Channel.waiting_since):
+            channel.will_close = True
 
     def maintenance(self, now: float) -> None:
         """Close idle connections (waitress: IDLE_TIMEOUT) and those whose request
@@ -278,7 +302,7 @@ def _serve(
             wasyncore.loop(timeout=TICK, map=sockets, use_poll=True, count=1)
         _drain(server, sockets)
     finally:
-        server.task_dispatcher.shutdown(timeout=DRAIN_TIMEOUT)
+        server.task_dispatcher.shutdown(timeout=5)  # threads still busy: a stuck request
         wasyncore.close_all(sockets)
 
 
@@ -286,7 +310,7 @@ def _drain(server: _Server, sockets: dict[int, wasyncore.dispatcher]) -> None:
     """Stop accepting, then serve what was received until every connection is done."""
     # Connections the kernel has queued already hold requests sent before the stop.
     for _ in range(CONNECTION_LIMIT):
-        if not select.select([server.socket], [], [], 0)[0]:
+        if not _readable(server.socket):
             break
         server.handle_accept()
     wasyncore.dispatcher.close(server)  # the listener only; the trigger stays
@@ -304,3 +328,11 @@ def _drain(server: _Server, sockets: dict[int, wasyncore.dispatcher]) -> None:
             DRAIN_TIMEOUT,
             len(server.active_channels),
         )
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether `sock` has bytes (or a connection) waiting; poll(), as select()
+    fails on a file descriptor past 1024."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
