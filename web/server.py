@@ -1,8 +1,8 @@
 """The HTTP server: waitress, in one process or in worker processes forked from it.
 
     sock = listen(host, port)
-    serve_one(app, sock, threads)                            # this process serves
-    serve_forked(app, sock, threads, workers, on_fork=...)  # forked workers serve
+    serve_one(app, sock, threads)        # this process serves
+    serve_forked(app, sock, threads, workers, on_fork=..., on_ready=...)  # forked workers
 
 Each process runs waitress's event loop, which reads every request whole
 (headers and body) before handing it to one of the process's threads: a
@@ -10,21 +10,21 @@ client that sends slowly, or sends half a request and waits, holds a socket,
 never a thread. A request must arrive whole within REQUEST_TIMEOUT of its
 first byte and a connection may stay silent at most IDLE_TIMEOUT, so such
 clients are also dropped; at CONNECTION_LIMIT, the connections that have
-waited longest for nothing are closed to make room. With --workers N the workers are forked after the
-app is loaded (encoder and index loaded once, shared copy-on-write) and all
-accept on one listening socket; a small supervisor restarts a worker that
-dies and passes SIGTERM/SIGINT on.
+waited longest for nothing are closed to make room. With --workers N the
+workers are forked after the app is loaded (encoder and index loaded once,
+shared copy-on-write) and all accept on one listening socket; a small
+supervisor restarts a worker that dies and passes SIGTERM/SIGINT on.
 
 Why not gunicorn, which served `make run` before: its gthread worker reads a
-request in the thread that answers it, so 2 workers x 1 thread were held by 2
-slow sockets, and /health timed out for as long as they stayed (10 s and
+request in the thread that answers it, so 2 workers x 1 thread were held by
+2 slow sockets, and /health timed out for as long as they stayed (10 s and
 more). Measured side by side (scripts/bench_server.py --slow-clients 64, 2
 workers, README "Speed"): with 64 slow clients connected, /health p99 was
 0.2-0.4 s here and every /health timed out with gunicorn; /ask kept 56-151
-answers/s here and got none from gunicorn. Without slow clients the rates
-and the CPU time per answer are alike. A buffering proxy (nginx) in front
-would do the same as the event loop, at the cost of a second program to
-install and configure.
+answers/s here (on 2 cores shared with other jobs) and got none from
+gunicorn. Without slow clients the rates and the CPU time per answer are
+alike. A buffering proxy (nginx) in front would do the same as the event
+loop, at the cost of a second program to install and configure.
 
 Stopping (SIGTERM or SIGINT, in every mode): each process stops accepting,
 takes the connections already queued for it, finishes every request already
