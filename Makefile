@@ -36,6 +36,8 @@ $(INDEX)/current/meta.json: | $(VENV)/.runtime
 build-index: $(VENV)/.runtime
 	$(BIN)/python scripts/build_index.py --corpus $(CORPUS) --index $(INDEX)
 
+# WORKERS processes forked after loading, each reading requests whole before
+# answering them (web/server.py); Ctrl-C or SIGTERM drains, then exits 0.
 run: $(VENV)/.runtime $(INDEX)/current/meta.json
 	$(BIN)/python scripts/serve.py --index $(INDEX) --host $(HOST) --port $(PORT) --workers $(WORKERS)
 

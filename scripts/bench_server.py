@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Load-test the production server (scripts/serve.py, waitress) on loopback.
+"""Load-test the production server (scripts/serve.py) on loopback.
 
     bench_server.py [--index DIR] [--seconds 20] [--clients 8] [--rate 150] [--threads 1 [2 ..]]
-                    [--workers 2] [--piaf]
+                    [--workers 2] [--piaf] [--slow-clients 64] [--script serve.py [other.py ..]]
 
 Starts serve.py on a free port (by default over the seed corpus, built into a
 temporary folder; with --piaf over PIAF's 185 paragraphs, asked its 934
@@ -18,10 +18,20 @@ keep-alive connection, POST /ask with the seed dev questions, in two runs of
                schedule; latency counts from the scheduled send time, so a
                server falling behind shows as latency, not as fewer requests.
 
+With --slow-clients N, a third run: N more connections that each hold the
+server as a slowloris would (half send a request's headers a byte per
+second, half send part of a request then wait; any the server closes opens
+again at once), while the --clients saturate /ask and a prober asks GET
+/health ten times a second on a new connection each time (a load balancer's
+health check; 10 s timeout, counted as 10 s).
+
 Prints latency percentiles, answers/s, errors, the server's resident memory
 and whether torch got loaded into it, next to the targets (answers/s from the
-saturation run, latency from the paced one). Several --threads values run one
-server each, to tune waitress. The server is always stopped.
+saturation run, latency from the paced one, /health p99 and answers/s from
+the slow-client run). Several --threads values run one server each, to tune
+the threads; several --script values (e.g. an older serve.py copied from git
+into scripts/) run one server each, to compare servers in one run. The
+server is always stopped.
 """
 
 from __future__ import annotations
@@ -52,7 +62,12 @@ FALLBACK_QUESTIONS = [
     "Quelle est la population de Lyon ?",
 ]
 TARGETS = {"p50": 15.0, "p99": 60.0, "rate": 150.0, "rss": 400.0}
+# With --slow-clients: /health p99 (ms) and /ask answers/s that the server must keep.
+SLOW_TARGETS = {"health_p99": 1000.0, "rate": 50.0}
 HOST = "127.0.0.1"
+PROBE_TIMEOUT = 10.0  # seconds; a probe that times out counts as this long
+# A request's start, without its end: the slow clients send this, then trickle.
+PARTIAL_REQUEST = b"GET /health HTTP/1.1\r\nHost: bench\r\nX-Slow: "
 
 
 @dataclass
@@ -85,22 +100,32 @@ class Run:
     saturation: Result = field(default_factory=Result)
     paced: Result = field(default_factory=Result)
     workers: int = 1
+    script: str = "serve.py"
+    slow_clients: int = 0
+    slow: Result = field(default_factory=Result)  # /ask, with the slow clients connected
+    health: Result = field(default_factory=Result)  # /health probes, meanwhile
+    reconnects: int = 0  # slow connections the server closed (and the bench opened again)
     rss_mb: float = 0.0
     pss_mb: float = 0.0
     torch_loaded: bool = False
+    cpu_ms_per_answer: float = 0.0  # server CPU time per answer in the saturation run
 
     @property
     def errors(self) -> int:
         return self.saturation.errors + self.paced.errors
 
     def checks(self) -> dict[str, bool]:
-        return {
+        checks = {
             "rate": self.saturation.rate >= TARGETS["rate"],
             "p50": self.paced.percentile(50) <= TARGETS["p50"],
             "p99": self.paced.percentile(99) <= TARGETS["p99"],
             "errors": self.errors == 0,
             "rss": self.rss_mb <= TARGETS["rss"],
         }
+        if self.slow_clients:
+            checks["slow_health"] = self.health.percentile(99) <= SLOW_TARGETS["health_p99"]
+            checks["slow_rate"] = self.slow.rate >= SLOW_TARGETS["rate"]
+        return checks
 
 
 def piaf_corpus(folder: Path) -> list[str]:
@@ -144,14 +169,16 @@ def request(
 class Server:
     """scripts/serve.py in a subprocess; a context manager that always stops it."""
 
-    def __init__(self, index: Path, corpus: Path, threads: int, workers: int, log: Path) -> None:
+    def __init__(
+        self, script: Path, index: Path, corpus: Path, threads: int, workers: int, log: Path
+    ) -> None:
         self.port = free_port()
         self.log_path = log
         self._log = open(log, "wb")  # noqa: SIM115  (closed in __exit__)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                str(ROOT / "scripts" / "serve.py"),
+                str(script),
                 *("--index", str(index), "--corpus", str(corpus)),
                 *("--host", HOST, "--port", str(self.port), "--threads", str(threads)),
                 *("--workers", str(workers)),
@@ -216,6 +243,14 @@ class Server:
     def _tree(self, pid: int) -> list[int]:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         return [pid, *(p for c in children for p in self._tree(int(c)))]
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the server and its workers so far."""
+        ticks = 0
+        for pid in self._tree(self.proc.pid):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def torch_loaded(self) -> bool:
         """What /health says, double-checked in the process's memory map."""
@@ -293,7 +328,95 @@ def load(
     result.seconds = time.perf_counter() - window["start"]
 
 
+class SlowClients(threading.Thread):
+    """`n` connections that hold the server without ever finishing a request:
+    even ones send PARTIAL_REQUEST then a byte a second, odd ones send it and
+    wait. One the server closes is opened again at once (an attacker would)."""
+
+    def __init__(self, port: int, n: int) -> None:
+        super().__init__(daemon=True)
+        self.port, self.n = port, n
+        self.stop = threading.Event()
+        self.reconnects = 0
+        self.socks: list[socket.socket | None] = [None] * n
+
+    def open(self, i: int) -> None:
+        try:
+            sock = socket.create_connection((HOST, self.port), timeout=PROBE_TIMEOUT)
+            sock.sendall(PARTIAL_REQUEST)
+            sock.setblocking(False)
+            self.socks[i] = sock
+        except OSError:
+            self.socks[i] = None  # tried again next second
+
+    def run(self) -> None:
+        for i in range(self.n):
+            self.open(i)
+        while not self.stop.wait(1.0):
+            for i, sock in enumerate(self.socks):
+                if sock is None:
+                    self.open(i)
+                    continue
+                try:
+                    closed = sock.recv(1024) == b""  # the server says nothing to them
+                except BlockingIOError:
+                    closed = False
+                except OSError:
+                    closed = True
+                if not closed and i % 2 == 0:
+                    try:
+                        sock.send(b"a")
+                    except OSError:
+                        closed = True
+                if closed:
+                    sock.close()
+                    self.reconnects += 1
+                    self.open(i)
+        for sock in self.socks:
+            if sock is not None:
+                sock.close()
+
+
+def probe_health(server: Server, stop: threading.Event, result: Result) -> None:
+    """GET /health ten times a second, each on a new connection, until `stop`."""
+    start = time.perf_counter()
+    while not stop.wait(0.1):
+        sent = time.perf_counter()
+        try:
+            conn = http.client.HTTPConnection(HOST, server.port, timeout=PROBE_TIMEOUT)
+            status, _ = request(conn, "GET", "/health")
+            conn.close()
+        except (OSError, http.client.HTTPException) as exc:
+            status = 0
+            result.error_samples.append(f"/health: {type(exc).__name__}: {exc}"[:200])
+        took = (time.perf_counter() - sent) * 1000
+        if status != 200:
+            result.errors += 1
+            took = max(took, PROBE_TIMEOUT * 1000)
+        result.latencies_ms.append(took)
+    result.seconds = time.perf_counter() - start
+
+
+def slow_run(server: Server, bodies: list[bytes], clients: int, seconds: float, run: Run) -> None:
+    """Saturate /ask and probe /health with `run.slow_clients` slow connections open."""
+    slow = SlowClients(server.port, run.slow_clients)
+    slow.start()
+    time.sleep(2.0)  # all connected and holding
+    stop = threading.Event()
+    prober = threading.Thread(target=probe_health, args=(server, stop, run.health))
+    prober.start()
+    try:
+        load(server, bodies, clients, seconds, run.slow)
+    finally:
+        stop.set()
+        prober.join()
+        slow.stop.set()
+        slow.join()
+    run.reconnects = slow.reconnects
+
+
 def bench(
+    script: Path,
     index: Path,
     corpus: Path,
     threads: int,
@@ -303,10 +426,11 @@ def bench(
     rate: float,
     log: Path,
     asked: list[str],
+    slow_clients: int = 0,
 ) -> Run:
     bodies = [json.dumps({"question": q}).encode() for q in asked]
-    run = Run(threads, rate, workers=workers)
-    with Server(index, corpus, threads, workers, log) as server:
+    run = Run(threads, rate, workers=workers, script=script.name, slow_clients=slow_clients)
+    with Server(script, index, corpus, threads, workers, log) as server:
         conn = server.connect()
         for body in bodies:  # every question once, then a short burst
             status, data = request(conn, "POST", "/ask", body)
@@ -314,8 +438,13 @@ def bench(
                 raise SystemExit(f"warm-up failed: HTTP {status} {data[:300]!r}")
         conn.close()
         load(server, bodies, clients, min(2.0, seconds), Result())
+        cpu = server.cpu_seconds()
         load(server, bodies, clients, seconds, run.saturation)
+        answers = len(run.saturation.latencies_ms)
+        run.cpu_ms_per_answer = (server.cpu_seconds() - cpu) * 1000 / max(1, answers)
         load(server, bodies, clients, seconds, run.paced, rate)
+        if slow_clients:
+            slow_run(server, bodies, clients, seconds, run)
         run.rss_mb, run.pss_mb = server.memory_mb()
         run.torch_loaded = server.torch_loaded()
     return run
@@ -327,8 +456,9 @@ def report(run: Run, clients: int) -> str:
     def mark(name: str) -> str:
         return "ok" if ok[name] else "MISSED"
 
-    server = f"{run.workers} gunicorn workers" if run.workers > 1 else "waitress"
-    lines = [f"{server}, {run.threads} thread(s) each, {clients} clients"]
+    lines = [
+        f"{run.script}: {run.workers} process(es), {run.threads} thread(s) each, {clients} clients"
+    ]
     for name, r in (("saturation", run.saturation), (f"paced {run.rate:g}/s", run.paced)):
         lines.append(
             f"  {name:<12} {r.rate:6.1f} answers/s   p50 {r.percentile(50):6.1f}  "
@@ -346,8 +476,24 @@ def report(run: Run, clients: int) -> str:
         f"  RSS       {run.rss_mb:7.1f} MB   target <= {TARGETS['rss']:.0f} MB   {mark('rss')}"
         f"  (all processes; PSS {run.pss_mb:.1f} MB)",
         f"  torch     {'loaded' if run.torch_loaded else 'not loaded'}",
+        f"  CPU       {run.cpu_ms_per_answer:7.2f} ms per answer (server, saturation run; "
+        "what other jobs on the machine cannot change)",
     ]
+    if run.slow_clients:
+        s, h = run.slow, run.health
+        lines += [
+            f"  with {run.slow_clients} slow clients ({run.reconnects} closed by the server, "
+            "opened again):",
+            f"    /ask      {s.rate:6.1f} answers/s   p50 {s.percentile(50):6.1f}  "
+            f"p99 {s.percentile(99):7.1f} ms   errors {s.errors}   "
+            f"target >= {SLOW_TARGETS['rate']:.0f}/s   {mark('slow_rate')}",
+            f"    /health   p50 {h.percentile(50):7.1f}  p99 {h.percentile(99):7.1f}  "
+            f"max {max(h.latencies_ms, default=float('nan')):7.1f} ms   "
+            f"failed {h.errors}/{len(h.latencies_ms)}   "
+            f"target p99 <= {SLOW_TARGETS['health_p99']:.0f} ms   {mark('slow_health')}",
+        ]
     samples = run.saturation.error_samples + run.paced.error_samples
+    samples += run.slow.error_samples[:3] + run.health.error_samples[:3]
     lines += [f"  error sample: {e}" for e in samples]
     return "\n".join(lines)
 
@@ -373,14 +519,27 @@ def main(argv: list[str] | None = None) -> int:
         help="waitress threads (several: one server each, to compare)",
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="server processes (gunicorn when more than 1)"
+        "--workers", type=int, default=1, help="server processes (forked when more than 1)"
+    )
+    parser.add_argument(
+        "--slow-clients",
+        type=int,
+        default=0,
+        help="a third run with this many slow connections held open (0: none)",
+    )
+    parser.add_argument(
+        "--script",
+        type=Path,
+        nargs="+",
+        default=[ROOT / "scripts" / "serve.py"],
+        help="serve scripts to start (several: one server each, to compare)",
     )
     parser.add_argument(
         "--piaf", action="store_true", help="serve PIAF's paragraphs and ask its questions"
     )
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
-    if args.clients < 1 or args.rate <= 0 or args.seconds <= 0:
+    if args.clients < 1 or args.rate <= 0 or args.seconds <= 0 or args.slow_clients < 0:
         parser.error("--clients, --rate and --seconds must be positive")
 
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} before the runs")
@@ -391,9 +550,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.piaf:
             corpus = Path(tmp) / "piaf-corpus"
             asked = piaf_corpus(corpus)
-        for threads in args.threads:
-            log = Path(tmp) / f"serve-{threads}.log"
+        for script, threads in [(s, t) for s in args.script for t in args.threads]:
+            log = Path(tmp) / f"{script.stem}-{threads}.log"
             run = bench(
+                script.resolve(),
                 index,
                 corpus,
                 threads,
@@ -403,12 +563,16 @@ def main(argv: list[str] | None = None) -> int:
                 args.rate,
                 log,
                 asked or questions(),
+                args.slow_clients,
             )
             print(report(run, args.clients), flush=True)
             runs.append(run)
     if len(runs) > 1:
         best = max(runs, key=lambda r: r.saturation.rate)
-        print(f"best throughput: {best.threads} threads ({best.saturation.rate:.1f} answers/s)")
+        print(
+            f"best throughput: {best.script}, {best.threads} threads "
+            f"({best.saturation.rate:.1f} answers/s)"
+        )
     return 1 if args.check and not all(all(r.checks().values()) for r in runs) else 0
 
 

@@ -1,8 +1,9 @@
-"""scripts/serve.py --workers 2 (gunicorn, preloaded and forked): many concurrent
+"""scripts/serve.py --workers 2 (preloaded and forked): many concurrent
 questions, every answer identical to the single-process engine's; metrics summed
 over the workers; a clean stop.
 
-`ServeProcess` (the real server in a subprocess) is shared with test_faults.py."""
+`ServeProcess` (the real server in a subprocess) is shared with test_faults.py
+and test_serve.py."""
 
 from __future__ import annotations
 
@@ -35,10 +36,16 @@ class ServeProcess:
     SIGTERM, then SIGKILL if it has not exited within `stop_timeout`."""
 
     def __init__(
-        self, log: Path, *args: str | Path, ready_timeout: float = 90, stop_timeout: float = 30
+        self,
+        log: Path,
+        *args: str | Path,
+        ready_timeout: float = 90,
+        stop_timeout: float = 30,
+        session: bool = False,
     ) -> None:
         self.log_path = log
         self.args = [str(a) for a in args]
+        self.session = session  # its own process group, as a terminal's job (killpg)
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.port = 0
@@ -53,6 +60,7 @@ class ServeProcess:
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
                 env=env,
+                start_new_session=self.session,
             )
         try:
             self._wait_ready()
@@ -127,7 +135,7 @@ class ServeProcess:
                 conn.close()
 
     def children(self) -> set[int]:
-        """Process ids of the server's child processes (gunicorn workers)."""
+        """Process ids of the server's child processes (its workers)."""
         found = set()
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -186,7 +194,7 @@ def test_two_workers_answer_like_one_engine(
     jobs = questions * ROUNDS
     random.Random(7).shuffle(jobs)
     with ServeProcess(tmp_path / "serve.log", "--index", index_dir, "--workers", "2") as server:
-        # /health answers as soon as one worker is up; the arbiter forks the other.
+        # /health may answer before the second worker is forked.
         assert wait_for(lambda: len(server.children()) == 2, timeout=30, every=0.05)
         workers = server.children()
 

@@ -12,7 +12,7 @@ Metrics (prometheus_client):
 `endpoint` is the route's rule (`/articles/<path:article_id>`), never the raw
 path, so a scan of random URLs cannot blow up the number of series.
 
-Several server processes (gunicorn workers): when PROMETHEUS_MULTIPROC_DIR is
+Several server processes (forked workers): when PROMETHEUS_MULTIPROC_DIR is
 set before prometheus_client is imported (scripts/serve.py does it for
 --workers > 1), counters and histograms are summed over all the workers by
 prometheus_client's multiprocess mode; the index gauges are those of the
