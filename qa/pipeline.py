@@ -20,7 +20,7 @@ from .answer import (
     score_sentences,
     short_answer,
 )
-from .embed import Encoder, load_encoder, load_rescorer
+from .embed import Encoder, clip_query, load_encoder, load_rescorer
 from .errors import BadQuestion, QAError
 from .lang import detect_language
 from .lexical import content_words, name_stems, terms
@@ -201,6 +201,9 @@ class QAEngine:
         """
         served = self._served
         reader, tuning = served.reader, served.tuning
+        # What is read of a question is bounded, so is its cost: the encoder's
+        # first MAX_QUERY_TOKENS tokens (qa/embed.py), words and terms included.
+        question = clip_query(self.encoder, question)
         lang = detect_language(question)
         query_terms = _terms_with_names(reader, question, lang)
         query_words = tuple(content_words(question, lang))

@@ -72,6 +72,27 @@ class Settings:
     feedback_db: str = _setting(
         "", "SQLite file where answer feedback is stored (default: beside the index folder)."
     )
+    feedback_rate: int = _setting(
+        30,
+        "Feedback posts one client (remote address) may send a minute, counted by each "
+        "server process; past it, 429. 0 = no limit.",
+    )
+    feedback_max_rows: int = _setting(
+        50_000,
+        "Feedback rows kept: past this, the oldest are deleted (a row is at most ~13 kB, "
+        "so the file stays under ~650 MB; real votes are ~0.3 kB).",
+    )
+    admin_token: str = _setting(
+        "",
+        "Token for GET /feedback, which lists every user's questions (sent as "
+        "'Authorization: Bearer <token>'); unset, the route answers 404.",
+    )
+    allowed_hosts: str = _setting(
+        "127.0.0.1,localhost,[::1]",
+        "Host headers served, comma-separated, any port ('*': any host); others get 400, "
+        "so a web page cannot reach a loopback server through DNS rebinding. Add the "
+        "name clients use when serving beyond loopback (the bound address is always in).",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

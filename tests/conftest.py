@@ -23,6 +23,7 @@ from web import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
+ADMIN_TOKEN = "test-admin-token"
 
 
 @pytest.fixture(scope="session")
@@ -43,11 +44,18 @@ def engine(index_dir: Path) -> QAEngine:
 def app(engine: QAEngine, tmp_path: Path) -> Flask:
     """The web app over the shared engine, with its own feedback file."""
     return create_app(
-        {"ENGINE": engine, "FEEDBACK_DB": tmp_path / "feedback.sqlite3", "TESTING": True}
+        {
+            "ENGINE": engine,
+            "FEEDBACK_DB": tmp_path / "feedback.sqlite3",
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "TESTING": True,
+        }
     )
 
 
 @pytest.fixture
 def client(app: Flask) -> Iterator[FlaskClient]:
+    """A client that sends the admin token (GET /feedback needs it)."""
     with app.test_client() as c:
+        c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ADMIN_TOKEN}"
         yield c

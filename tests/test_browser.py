@@ -57,6 +57,7 @@ def server_url(
         {
             "ENGINE": QAEngine(index, engine.encoder, settings),
             "FEEDBACK_DB": folder / "feedback.sqlite3",
+            "ADMIN_TOKEN": "browser-admin",
         }
     )
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
@@ -148,7 +149,10 @@ def test_french_question(page: Any, server_url: str, tmp_path: Path) -> None:
     )
     assert answer.locator(".feedback-status").inner_text() == "Merci pour votre avis."
     page.screenshot(path=str(tmp_path / "chat-fr.png"), full_page=True)
-    with urllib.request.urlopen(server_url + "/feedback") as response:
+    listing = urllib.request.Request(
+        server_url + "/feedback", headers={"Authorization": "Bearer browser-admin"}
+    )
+    with urllib.request.urlopen(listing) as response:
         stored = json.load(response)["feedback"]
     assert stored[0]["vote"] == "up"
     assert "ministère français de la Défense" in stored[0]["answer"]

@@ -9,6 +9,9 @@ Config keys besides Flask's own:
   ENGINE        a ready QAEngine to serve (tests share one); else one is loaded from SETTINGS
   FEEDBACK_DB   SQLite file for /feedback; default settings.feedback_db ($QA_FEEDBACK_DB), else
                 `<index_dir>/../feedback.sqlite3`
+
+The web settings (feedback limits, admin token, allowed hosts) are those
+requested (env vars and overrides); the engine keeps its own.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from flask import Flask, Response
 from qa.pipeline import QAEngine
 from qa.settings import Settings
 
+from . import feedback, protocol
 from .feedback import FeedbackStore
 
 # Pages load only their own script and style: even if data ever reached the DOM
@@ -59,13 +63,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the contract's field order
 
     app.extensions["qa_engine"] = engine
-    app.extensions["qa_feedback"] = FeedbackStore(Path(app.config["FEEDBACK_DB"]))
 
     from . import api, metrics, pages
 
     # GET /metrics, request ids, timing and the access log (web/metrics.py); first,
     # so its timer starts before any other hook can refuse the request.
     metrics.init_app(app)
+    # Body framing and Host (web/protocol.py); the address bound is a host served.
+    protocol.init_app(app, requested, settings.host)
+    feedback.init_app(app, requested)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     api.register_error_handlers(app)

@@ -8,9 +8,11 @@ Metrics (prometheus_client):
   newsqa_answers_total, newsqa_abstentions_total           /ask outcomes (answered true/false)
   newsqa_index_articles, _chunks, _sentences               size of the build being served
   newsqa_index_build_info{build_id, encoder} 1             which build is served
+  newsqa_feedback_rows, newsqa_feedback_bytes              size of the feedback store
 
 `endpoint` is the route's rule (`/articles/<path:article_id>`), never the raw
-path, so a scan of random URLs cannot blow up the number of series.
+path, and `method` is one of HTTP's (any other is "other"), so a scan of random
+URLs or methods cannot blow up the number of series.
 
 Several server processes (forked workers): when PROMETHEUS_MULTIPROC_DIR is
 set before prometheus_client is imported (scripts/serve.py does it for
@@ -62,6 +64,10 @@ MAX_LOGGED_PATH = 256
 # Seconds: answers take a few ms; the top buckets catch a struggling server.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "<unmatched>"
+# Methods counted by name; any other is counted as OTHER_METHOD.
+METHODS = frozenset("GET HEAD POST PUT DELETE OPTIONS PATCH TRACE CONNECT".split())
+OTHER_METHOD = "other"
+MAX_LOGGED_METHOD = 16
 # Text format 0.0.4: what every Prometheus version scrapes (generate_latest writes it).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -94,6 +100,24 @@ class IndexCollector(Collector):
         )
         info.add_metric([reader.build_id, str(reader.meta["encoder"]["name"])], 1.0)
         yield info
+
+
+class FeedbackCollector(Collector):
+    """The feedback store's size, read at scrape time (one file, whichever worker reads)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def collect(self) -> Iterable[Metric]:
+        size = self.app.extensions["qa_feedback"].size()
+        rows = GaugeMetricFamily("newsqa_feedback_rows", "Feedback records stored.")
+        rows.add_metric([], float(size.rows))
+        yield rows
+        on_disk = GaugeMetricFamily(
+            "newsqa_feedback_bytes", "Size of the feedback SQLite file and its log, in bytes."
+        )
+        on_disk.add_metric([], float(size.bytes))
+        yield on_disk
 
 
 class Metrics:
@@ -132,6 +156,7 @@ class Metrics:
         self.multiprocess = multiprocess_mode()
         if not self.multiprocess:
             self.registry.register(IndexCollector(app))
+            self.registry.register(FeedbackCollector(app))
             ProcessCollector(registry=self.registry)
 
     def exposition(self) -> bytes:
@@ -142,13 +167,14 @@ class Metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         registry.register(IndexCollector(self.app))
+        registry.register(FeedbackCollector(self.app))
         return generate_latest(registry)
 
     def observe(self, response: Response, seconds: float) -> None:
         rule = request.url_rule
         endpoint = rule.rule if rule is not None else UNMATCHED
         status = response.status_code
-        self.requests.labels(endpoint, request.method, str(status)).inc()
+        self.requests.labels(endpoint, counted_method(request.method), str(status)).inc()
         self.latency.labels(endpoint).observe(seconds)
         if status >= 400:
             self.errors.labels(endpoint, g.get("error_code") or str(status)).inc()
@@ -157,6 +183,10 @@ class Metrics:
             self.answers.inc()
         elif answered is False:
             self.abstentions.inc()
+
+
+def counted_method(method: str) -> str:
+    return method if method in METHODS else OTHER_METHOD
 
 
 def init_app(app: Flask) -> Metrics:
@@ -202,7 +232,7 @@ def _log(response: Response, seconds: float) -> None:
     record: dict[str, object] = {
         "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
         "request_id": g.request_id,
-        "method": request.method,
+        "method": request.method[:MAX_LOGGED_METHOD],
         "path": request.path[:MAX_LOGGED_PATH],
         "status": response.status_code,
         "duration_ms": round(seconds * 1000, 2),
