@@ -259,10 +259,13 @@ def test_huge_inputs_over_http(
 
 def test_request_beyond_the_http_servers_limit(http_server: ServeProcess) -> None:
     """Past waitress's 256 kB of request head the server itself refuses, before
-    the app: a 4xx, but plain text (the one non-JSON error; documented)."""
+    the app, in the app's JSON error shape (web/server.py)."""
     got, headers, data = http_server.request("GET", "/ask?q=" + "%C3%A9" * 100_000)
     assert got == 431, data[:300]
-    assert headers["content-type"].startswith("text/plain")
+    assert headers["content-type"] == "application/json"
+    error = json.loads(data)["error"]
+    assert error["code"] == "request_header_fields_too_large", error
+    assert "shorter URL" in error["message"]
 
 
 # ---------------------------------------------------------------- ingest

@@ -1,7 +1,7 @@
-"""HTTP edges (web/protocol.py, web/metrics.py): chunked bodies held to
-QA_MAX_BODY_BYTES and malformed framing refused with a JSON 400, through the
-production server (gunicorn streams such bodies to the app); Host headers
-limited to QA_ALLOWED_HOSTS; unknown methods counted under one label."""
+"""HTTP edges: chunked bodies held to QA_MAX_BODY_BYTES and malformed framing
+refused with a JSON 400, through the production server (web/server.py); Host
+headers limited to QA_ALLOWED_HOSTS (web/hosts.py); unknown methods counted
+under one label (web/metrics.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from test_workers import HOST, ServeProcess, metric
 from qa.pipeline import QAEngine
 from qa.settings import Settings
 from web import create_app
-from web.protocol import allowed_hosts, host_name
+from web.hosts import allowed_hosts, host_name
+from web.server import MAX_BODY_BYTES
 
 QUESTION = json.dumps({"question": "Où se retrouvent les ministres ?"}).encode()
 
@@ -50,37 +51,60 @@ POST_CHUNKED = (
 )
 
 
-def test_chunked_bodies_through_gunicorn(index_dir: Path, tmp_path: Path) -> None:
+def test_chunked_bodies_through_the_server(index_dir: Path, tmp_path: Path) -> None:
+    """waitress reads a chunked body whole (de-chunked) before the app sees it:
+    the app's limit holds for it, and what waitress cannot parse it refuses
+    itself, in the app's JSON shape."""
     with ServeProcess(tmp_path / "serve.log", "--index", index_dir, "--workers", "2") as server:
         port = server.port
         # Within the limit, a chunked body is read whole and answered.
         status, answer = status_and_json(exchange(port, POST_CHUNKED, chunked(QUESTION)))
         assert status == 200 and answer["answered"] is True
 
-        # Over the limit: 413, not its first 16 kB parsed (valid JSON plus padding).
+        # Over QA_MAX_BODY_BYTES: the app's 413, not its first 16 kB parsed
+        # (valid JSON plus padding, answered 200 under gunicorn).
         padded = QUESTION + b" " * (Settings().max_body_bytes + 100)
         status, error = status_and_json(exchange(port, POST_CHUNKED, chunked(padded)))
         assert status == 413, error
         assert error["error"]["code"] == "request_entity_too_large"  # type: ignore[index]
 
-        # A chunk size that is not hexadecimal: 400, not 500.
+        # Over the server's own limit: refused by waitress once that much has
+        # arrived (not spooled on), answered as the app would. The bytes sent
+        # (chunk-size line included) end where waitress counts the limit as
+        # reached, so none is left unread and the reply is never lost to a reset.
+        endless = b"%x\r\n" % (16 * MAX_BODY_BYTES)
+        reply = exchange(port, POST_CHUNKED, endless + b" " * (MAX_BODY_BYTES + 1 - len(endless)))
+        status, error = status_and_json(reply)
+        assert status == 413, error
+        assert error["error"]["code"] == "request_entity_too_large"  # type: ignore[index]
+        assert str(MAX_BODY_BYTES) in error["error"]["message"]  # type: ignore[index]
+
+        # A chunk size that is not hexadecimal: 400, not 500 (gunicorn's).
         status, error = status_and_json(exchange(port, POST_CHUNKED, b"zz\r\nabc\r\n0\r\n\r\n"))
         assert status == 400, error
         assert error["error"]["code"] == "bad_request"  # type: ignore[index]
         assert "framing" in error["error"]["message"]  # type: ignore[index]
+        # A chunk longer than its size says: 400 too.
+        status, error = status_and_json(exchange(port, POST_CHUNKED, b"2\r\nabc\r\n0\r\n\r\n"))
+        assert status == 400 and "framing" in error["error"]["message"], error  # type: ignore[index]
 
-        # A body cut short (the client stops sending): 400 as well.
-        reply = exchange(port, POST_CHUNKED, b"40\r\n" + QUESTION[:20], close_write=True)
-        assert status_and_json(reply)[0] == 400
+        # A body cut short (the client stops sending and closes its side):
+        # never handed to the app; the connection is closed unanswered.
+        assert exchange(port, POST_CHUNKED, b"40\r\n" + QUESTION[:20], close_write=True) == b""
 
         # A foreign Host, through the real server too.
         foreign = b"GET /health HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
         reply = exchange(port, foreign)
         assert status_and_json(reply)[0] == 400
 
+        # The app answered the two requests it saw whole: the padded body and the Host.
         status, _, metrics = server.request("GET", "/metrics")
         text = metrics.decode()
-        assert metric(text, "newsqa_http_errors_total", endpoint="/ask", code="bad_request") == 2
+        too_large = {"endpoint": "/ask", "code": "request_entity_too_large"}
+        assert metric(text, "newsqa_http_errors_total", **too_large) == 1
+        assert metric(text, "newsqa_http_errors_total", endpoint="/health", code="bad_request") == 1
+        answered = {"method": "POST", "endpoint": "/ask", "status": "200"}
+        assert metric(text, "newsqa_http_requests_total", **answered) == 1
     assert "Traceback" not in server.log()
 
 

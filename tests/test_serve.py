@@ -26,7 +26,7 @@ from web.server import CONNECTION_LIMIT, MAX_BODY_BYTES, REQUEST_TIMEOUT
 HEALTH_BOUND = 3.0
 SLOW_SOCKETS = 8
 # What slow clients send: a request's start, never its end.
-PARTIAL_REQUEST = b"GET /health HTTP/1.1\r\nHost: test\r\nX-Slow: "
+PARTIAL_REQUEST = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
 
 def _connect(port: int) -> socket.socket:
@@ -37,7 +37,7 @@ def _post(question: str, request_id: str) -> tuple[bytes, bytes]:
     """(head, body) of a POST /ask."""
     body = json.dumps({"question": question}).encode()
     head = (
-        f"POST /ask HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        f"POST /ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nX-Request-ID: {request_id}\r\n\r\n"
     ).encode()
     return head, body
@@ -102,10 +102,12 @@ def test_slow_clients_neither_starve_the_server_nor_stay(index_dir: Path, tmp_pa
             # A body too big to be worth reading is refused before it is sent.
             with _connect(server.port) as big:
                 big.sendall(
-                    b"POST /ask HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                    b"POST /ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n" % (MAX_BODY_BYTES + 1)
                 )
-                assert _response(big)[0] == 413
+                status, headers, data = _response(big)
+                assert status == 413 and headers["content-type"] == "application/json"
+                assert json.loads(data)["error"]["code"] == "request_entity_too_large"
 
             # A request still arriving REQUEST_TIMEOUT after its first byte is
             # cut off, whether it trickles in or waits; not before.

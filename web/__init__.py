@@ -25,7 +25,7 @@ from flask import Flask, Response
 from qa.pipeline import QAEngine
 from qa.settings import Settings
 
-from . import feedback, protocol
+from . import feedback, hosts
 from .feedback import FeedbackStore
 
 # Pages load only their own script and style: even if data ever reached the DOM
@@ -69,8 +69,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # GET /metrics, request ids, timing and the access log (web/metrics.py); first,
     # so its timer starts before any other hook can refuse the request.
     metrics.init_app(app)
-    # Body framing and Host (web/protocol.py); the address bound is a host served.
-    protocol.init_app(app, requested, settings.host)
+    # The Host header (web/hosts.py); the address bound is a host served.
+    hosts.init_app(app, requested, settings.host)
     feedback.init_app(app, requested)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

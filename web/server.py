@@ -31,12 +31,21 @@ takes the connections already queued for it, finishes every request already
 received, queued, or being received, sends the responses, closes idle
 connections, then exits 0; a new connection is refused once every process has
 closed the listening socket. A stop waits DRAIN_TIMEOUT at most.
+
+What waitress refuses itself, before the app sees a request (a head over
+256 kB, a body over MAX_BODY_BYTES, framing it cannot parse such as a bad
+chunk size), is answered in the app's JSON error shape (`_Refusal`); those
+refusals are not in the app's metrics or access log. waitress de-chunks a
+chunked body before the app reads it, so the app's own limit
+(QA_MAX_BODY_BYTES, a JSON 413) holds for it as for any body; a body cut
+short never reaches the app (the connection is closed unanswered).
 """
 
 from __future__ import annotations
 
 import contextlib
 import heapq
+import json
 import logging
 import os
 import select
@@ -52,6 +61,7 @@ from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -75,10 +85,18 @@ CONNECTION_LIMIT = 1000
 EVICTED = 50
 BACKLOG = 1024
 # A body beyond this (or beyond the app's MAX_CONTENT_LENGTH, if larger) is
-# refused by waitress (a plain-text 413) before it is buffered: waitress would
-# otherwise spool up to 1 GB per request to disk before the app can refuse it.
-# /ask refuses far smaller ones itself (QA_MAX_BODY_BYTES, a JSON 413).
+# refused by waitress (a 413) before it is buffered: waitress would otherwise
+# spool up to 1 GB per request to disk before the app can refuse it. /ask
+# refuses far smaller ones itself (QA_MAX_BODY_BYTES).
 MAX_BODY_BYTES = 1 << 20
+# What waitress's refusals say, by status ({} is waitress's own detail).
+REFUSALS = {
+    400: "The request's HTTP framing is malformed ({}): send well-formed headers, "
+    "and a Content-Length or well-formed chunks.",
+    413: "The request body is larger than {limit} bytes.",
+    431: "The request line and headers take {header_limit} bytes or more: "
+    "send a shorter URL or fewer headers.",
+}
 # A worker that dies is replaced, at most once per this many seconds.
 RESTART_INTERVAL = 1.0
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -205,9 +223,32 @@ def _describe(status: int) -> str:
     return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
 
 
+class _Refusal(ErrorTask):
+    """A request waitress refuses itself, answered in the app's JSON error shape
+    (`{"error": {"code", "message"}}`) instead of waitress's plain text."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        adj = self.channel.server.adj
+        detail = str(error.body)[:200]
+        message = REFUSALS.get(error.code, "{}").format(
+            detail, limit=adj.max_request_body_size - 1, header_limit=adj.max_request_header_size
+        )
+        code = "_".join(error.reason.lower().split())  # "Bad Request": bad_request, as werkzeug's
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.extend(
+            [("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff")]
+        )
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
 class _Channel(HTTPChannel):
     """A connection that knows when its current request began to arrive."""
 
+    error_task_class = _Refusal
     request_began = 0.0
 
     def received(self, data: bytes) -> bool:
@@ -291,7 +332,8 @@ def _serve(
         cleanup_interval=1,
         connection_limit=CONNECTION_LIMIT,
         backlog=BACKLOG,
-        max_request_body_size=max(MAX_BODY_BYTES, app.config.get("MAX_CONTENT_LENGTH") or 0),
+        # waitress refuses a body of this size or more: +1 accepts MAX_BODY_BYTES.
+        max_request_body_size=max(MAX_BODY_BYTES, app.config.get("MAX_CONTENT_LENGTH") or 0) + 1,
         # poll(), not select(): select() fails past 1024 file descriptors.
         asyncore_use_poll=True,
     )
