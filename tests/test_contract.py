@@ -14,6 +14,7 @@ import json
 import re
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, get_args
 
 import pytest
@@ -27,22 +28,27 @@ from schemathesis.config import SchemathesisConfig
 from qa.pipeline import QAEngine
 from qa.settings import Settings
 from web import create_app
-from web.feedback import VOTES
+from web.feedback import MAX_OFFSET, VOTES, Vote
 from web.openapi import openapi_spec
-from web.schemas import MAX_OFFSET, NOT_BLANK, Vote
+from web.schemas import NOT_BLANK
 
 # The app under test serves this document (checked below): the engine's settings
 # are the defaults but for the index folder, which the document does not name.
 SPEC = openapi_spec(Settings())
 # JSON Schema cannot bound a body's bytes: a body, valid or not, may be over
 # QA_MAX_BODY_BYTES, and its documented 413 is then the right answer.
-REFUSALS = ["400", "404", "405", "413", "415"]
+# GET /feedback is generated with the admin token; a case generated without it
+# is refused with 401, and schemathesis checks that the listing is refused
+# without the token and with a wrong one (ignored_auth).
+REFUSALS = ["400", "401", "404", "405", "413", "415"]
+ADMIN_TOKEN = "contract-admin-token"
 CONFIG = SchemathesisConfig.from_dict(
     {
+        "auth": {"openapi": {"adminToken": {"bearer": ADMIN_TOKEN}}},
         "checks": {
             "positive_data_acceptance": {"expected-statuses": ["2xx", "404", "413"]},
             "negative_data_rejection": {"expected-statuses": REFUSALS},
-        }
+        },
     }
 )
 schema = schemathesis.openapi.from_dict(SPEC, config=CONFIG)
@@ -63,8 +69,17 @@ def span_in_order(ctx: Any, body: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def contract_app(engine: QAEngine, tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    """The app with its listing on; no feedback rate limit, so that every generated
+    post is checked, not refused for coming fast (the 429 is checked below)."""
     folder = tmp_path_factory.mktemp("contract")
-    return create_app({"ENGINE": engine, "FEEDBACK_DB": folder / "feedback.sqlite3"})
+    return create_app(
+        {
+            "ENGINE": engine,
+            "FEEDBACK_DB": folder / "feedback.sqlite3",
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "FEEDBACK_RATE": 0,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +107,9 @@ def test_the_document_is_valid_openapi() -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_every_operation_keeps_the_contract(case: Any, contract_app: Flask) -> None:
+    # Bound as schemathesis.openapi.from_wsgi binds what it loads: the requests its
+    # checks send themselves (the listing without the token) go to this app too.
+    case.operation.schema.app = contract_app
     case.call_and_validate(app=contract_app)
 
 
@@ -255,3 +273,34 @@ def test_a_blank_question_is_what_the_engine_strips() -> None:
 
 def test_the_votes_are_those_the_store_takes() -> None:
     assert get_args(Vote) == VOTES  # the SQLite table's CHECK holds the same two
+
+
+# ---------------------------------------------------------------- the /feedback guards
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", ADMIN_TOKEN, "Basic x"])
+def test_the_listing_without_the_token_is_the_documented_401(
+    contract_app: Flask, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    case = schema["/feedback"]["GET"].Case(headers=headers)
+    response = case.call_and_validate(app=contract_app)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == ['Bearer realm="feedback"']
+
+
+def test_the_listing_is_the_documented_404_without_an_admin_token(
+    engine: QAEngine, tmp_path: Path
+) -> None:
+    app = create_app({"ENGINE": engine, "FEEDBACK_DB": tmp_path / "fb.sqlite3", "ADMIN_TOKEN": ""})
+    case = schema["/feedback"]["GET"].Case(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert case.call_and_validate(app=app).status_code == 404
+
+
+def test_posts_past_the_rate_are_the_documented_429(engine: QAEngine, tmp_path: Path) -> None:
+    app = create_app({"ENGINE": engine, "FEEDBACK_DB": tmp_path / "fb.sqlite3", "FEEDBACK_RATE": 2})
+    case = schema["/feedback"]["POST"].Case(body={"question": "Qui ?", "vote": "up"})
+    statuses = [case.call_and_validate(app=app).status_code for _ in range(3)]
+    assert statuses == [201, 201, 429]
+    retry = case.call_and_validate(app=app).headers["retry-after"]
+    assert 1 <= int(retry[0]) <= 30

@@ -159,13 +159,13 @@ def test_offsets_sqlite_cannot_hold_are_a_400(client: FlaskClient, change: dict[
     assert response.status_code == 400, response.get_json()
     assert response.get_json()["error"]["code"] == "invalid_feedback"
     assert client.get("/feedback").get_json()["count"] == 0
-    # the largest offset SQLite holds is stored as is
+    # the largest offset the store takes is stored as is
     edge = client.post("/feedback", json={**GOOD, "start": MAX_OFFSET, "end": MAX_OFFSET})
     assert edge.status_code == 201 and edge.get_json()["end"] == MAX_OFFSET
 
 
 def test_the_store_refuses_what_it_cannot_hold(tmp_path: Path) -> None:
-    """Whoever builds the record (not only Feedback.parse), the store checks it."""
+    """Whoever builds the record (not only the API), the store checks it."""
     store = FeedbackStore(tmp_path / "fb.sqlite3", max_question_chars=20)
     for item in (
         Feedback("Où ?", "Au ministère.", "a1", 0, 2**63, "up"),

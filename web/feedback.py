@@ -20,18 +20,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, get_args
 
 from flask import Flask, Response, request
 
 if TYPE_CHECKING:
     from qa.settings import Settings
 
-VOTES = ("up", "down")
+# The bounds of a record, here once: the store checks them, and the request
+# model (web/schemas.py) and so the OpenAPI document are built from them.
+Vote = Literal["up", "down"]
+VOTES: tuple[str, ...] = get_args(Vote)
 MAX_ANSWER_CHARS = 10_000
 MAX_ARTICLE_ID_CHARS = 500
-# Offsets are SQLite integers (64-bit signed); past this, sqlite3 raises OverflowError.
-MAX_OFFSET = 2**63 - 1
+# Offsets into an article's text. SQLite holds up to 2^63-1 (past it sqlite3
+# raises OverflowError, once a 500); 2^31-1 is far past any article and an
+# integer every JSON client reads exactly.
+MAX_OFFSET = 2**31 - 1
 # Clients the rate limiter remembers before it forgets the idle ones.
 RATE_CLIENTS = 10_000
 ErrorResponse = Callable[[int, str, str], tuple[Response, int]]
@@ -63,44 +68,7 @@ class Feedback:
     article_id: str | None
     start: int | None
     end: int | None
-    vote: str
-
-    @classmethod
-    def parse(cls, data: object, max_question_chars: int) -> Feedback:
-        """Check a JSON body; raises InvalidFeedback with a message a person can act on."""
-        if not isinstance(data, dict):
-            raise InvalidFeedback("The body must be a JSON object.")
-        question = data.get("question")
-        if not isinstance(question, str) or not question.strip():
-            raise InvalidFeedback('"question" must be a non-empty string.')
-        if len(question) > max_question_chars:
-            raise InvalidFeedback(f'"question" is longer than {max_question_chars} characters.')
-        vote = data.get("vote")
-        if vote not in VOTES:
-            raise InvalidFeedback('"vote" must be "up" or "down".')
-        answer = data.get("answer")
-        if answer is not None and (not isinstance(answer, str) or len(answer) > MAX_ANSWER_CHARS):
-            raise InvalidFeedback(
-                f'"answer" must be null or a string of at most {MAX_ANSWER_CHARS} characters.'
-            )
-        article_id = data.get("article_id")
-        if article_id is not None and (
-            not isinstance(article_id, str) or not 0 < len(article_id) <= MAX_ARTICLE_ID_CHARS
-        ):
-            raise InvalidFeedback('"article_id" must be null or a non-empty string.')
-        start, end = data.get("start"), data.get("end")
-        if (start is None) != (end is None):
-            raise InvalidFeedback('"start" and "end" go together: give both or neither.')
-        if start is not None:
-            if not _is_int(start) or not _is_int(end) or not 0 <= start <= end <= MAX_OFFSET:
-                raise InvalidFeedback(
-                    f'"start" and "end" must be integers with 0 <= start <= end <= {MAX_OFFSET}.'
-                )
-            if article_id is None:
-                raise InvalidFeedback('"start" and "end" need the "article_id" they point into.')
-        if answer is not None and article_id is None:
-            raise InvalidFeedback('An "answer" needs the "article_id" it was cited from.')
-        return cls(question.strip(), answer, article_id, start, end, vote)
+    vote: Vote
 
 
 def _quote(column: str) -> str:
@@ -112,7 +80,8 @@ def _is_int(value: object) -> TypeGuard[int]:
 
 
 def _check_bounds(item: Feedback, max_question_chars: int) -> None:
-    """What the store holds is bounded whoever built the record (not only `parse`)."""
+    """What the store holds is bounded whoever built the record (the API checks
+    requests against the same bounds first)."""
     texts = (
         ("question", item.question, max_question_chars),
         ("answer", item.answer, MAX_ANSWER_CHARS),

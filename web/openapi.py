@@ -86,15 +86,33 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         400: "Bad input: no body, invalid JSON (or a lone surrogate in it), not an object, "
         "a bad or missing field (the message names it and what it must be), a query string "
         "that is not UTF-8.",
-        404: "Unknown article or endpoint.",
+        401: "No `Authorization: Bearer <token>` header, or not the server's QA_ADMIN_TOKEN.",
+        404: "Unknown article or endpoint; GET /feedback when the server has no "
+        "QA_ADMIN_TOKEN (the listing is off).",
         405: "Method not allowed on this path; the Allow header lists those that are.",
         413: f"Body larger than {settings.max_body_bytes} bytes (QA_MAX_BODY_BYTES), "
         "whatever it holds.",
         415: "Body sent without Content-Type: application/json.",
+        429: "More than QA_FEEDBACK_RATE feedback posts a minute from one address; "
+        "Retry-After says in how many seconds one is taken again.",
         503: "The index cannot be read.",
     }
     responses = {
         f"Error{status}": _json(_ref("Error"), text) for status, text in error_descriptions.items()
+    }
+    responses["Error401"]["headers"] = {
+        "WWW-Authenticate": {
+            "description": "The scheme to authenticate with: Bearer.",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^Bearer "},
+        }
+    }
+    responses["Error429"]["headers"] = {
+        "Retry-After": {
+            "description": "Seconds to wait before posting again.",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+        }
     }
     headers = {
         "X-Request-ID": {
@@ -178,13 +196,16 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
                 "operationId": "addFeedback",
                 "requestBody": body("FeedbackRequest"),
                 "responses": {"201": _json(_ref("FeedbackRecord"), "The stored record.")}
-                | _errors(413, 415),
+                | _errors(413, 415, 429),
             },
             "get": {
-                "summary": "The latest feedback, newest first.",
+                "summary": "The latest feedback, newest first (every user's questions: "
+                "for the server's admin only).",
                 "operationId": "listFeedback",
                 "parameters": [_query_param("limit", limit, required=False)],
-                "responses": {"200": _json(_ref("FeedbackList"), "Feedback records.")} | _errors(),
+                "security": [{"adminToken": []}],
+                "responses": {"200": _json(_ref("FeedbackList"), "Feedback records.")}
+                | _errors(401, 404),
             },
         },
         "/metrics": {
@@ -232,5 +253,16 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "paths": paths,
-        "components": {"schemas": schemas, "responses": responses, "headers": headers},
+        "components": {
+            "schemas": schemas,
+            "responses": responses,
+            "headers": headers,
+            "securitySchemes": {
+                "adminToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The server's QA_ADMIN_TOKEN.",
+                }
+            },
+        },
     }

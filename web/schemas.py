@@ -31,17 +31,13 @@ from pydantic import (
 
 from qa.settings import Settings
 
-from .feedback import MAX_ANSWER_CHARS, MAX_ARTICLE_ID_CHARS
+from .feedback import MAX_ANSWER_CHARS, MAX_ARTICLE_ID_CHARS, MAX_OFFSET, Vote
 
 # A character that str.strip() keeps (str.isspace() is false), spelt out: \s is not
 # the same set in Python (which adds \x1c-\x1f and \x85) and in JSON Schema's
 # ECMA-262 regular expressions (which add \ufeff).
 NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-# Offsets into an article's text are stored in SQLite and read back into Python:
-# bounded so that a huge number is a 400, not an OverflowError (a 500).
-MAX_OFFSET = 2**31 - 1
 MAX_FEEDBACK_LIST = 1000
-Vote = Literal["up", "down"]
 
 
 def _integral(value: object) -> object:
