@@ -85,7 +85,7 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
     error_descriptions = {
         400: "Bad input: no body, invalid JSON (or a lone surrogate in it), not an object, "
         "a bad or missing field (the message names it and what it must be), a query string "
-        "that is not UTF-8.",
+        "that is not UTF-8, a Host header outside QA_ALLOWED_HOSTS, malformed HTTP framing.",
         401: "No `Authorization: Bearer <token>` header, or not the server's QA_ADMIN_TOKEN.",
         404: "Unknown article or endpoint; GET /feedback when the server has no "
         "QA_ADMIN_TOKEN (the listing is off).",
