@@ -60,12 +60,22 @@ def verify_digests(folder: Path, meta: dict[str, Any]) -> bool:
     recorded = meta.get("digests")
     if not recorded:
         return False
-    for name, expected in recorded["files"].items():
-        if digest(folder / name, recorded["scheme"]) != expected:
-            raise IndexMismatch(
-                f"{folder / name}: its content changed since the build (digest differs "
-                "from meta.json): damaged on disk or replaced. Rebuild the index."
-            )
+    try:
+        for name, expected in recorded["files"].items():
+            if digest(folder / name, recorded["scheme"]) != expected:
+                raise IndexMismatch(
+                    f"{folder / name}: its content changed since the build (digest differs "
+                    "from meta.json): damaged on disk or replaced. Rebuild the index."
+                )
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, AttributeError) as exc:
+        raise IndexMismatch(
+            f"{folder / 'meta.json'}: its 'digests' entry is malformed ({exc!r}). "
+            "Rebuild the index."
+        ) from exc
+    except OSError as exc:
+        raise IndexMismatch(
+            f"{exc.filename or folder}: cannot be read ({exc.strerror}). Rebuild the index."
+        ) from exc
     return True
 
 

@@ -393,7 +393,7 @@ def _row_owner(name: str, row: int, items: Sequence[IndexedArticle], vocabulary:
 
 # What a build writes beyond its vectors, from builds of the PIAF paragraphs:
 # store.sqlite is 2-2.9 times the characters of its article texts and lexical terms.
-SQLITE_PER_TEXT_BYTE = 3
+SQLITE_PER_TEXT_CHAR = 3
 SPACE_MARGIN = 1 << 20
 
 
@@ -406,7 +406,7 @@ def _build_bytes(vectors: dict[str, np.ndarray], items: Sequence[IndexedArticle]
         for i in items
     )
     return (
-        sum(v.nbytes for v in vectors.values()) + index + SQLITE_PER_TEXT_BYTE * text + SPACE_MARGIN
+        sum(v.nbytes for v in vectors.values()) + index + SQLITE_PER_TEXT_CHAR * text + SPACE_MARGIN
     )
 
 
@@ -581,10 +581,10 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
     except OSError as exc:
-        raise write_error(exc, index_dir) from exc
+        raise _write_error(exc, index_dir) from exc
 
 
-def write_error(exc: OSError, index_dir: Path) -> IndexProblem:
+def _write_error(exc: OSError, index_dir: Path) -> IndexProblem:
     """The named error for an OSError met while building `index_dir`."""
     where = exc.filename or index_dir
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
