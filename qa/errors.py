@@ -34,6 +34,14 @@ class CorpusMissing(InputError):
     """The corpus folder or an input file does not exist."""
 
 
+class ArticleTooLarge(InputError):
+    """An article over the size limit (qa.settings `max_article_bytes`)."""
+
+
+class Unreadable(InputError):
+    """An input file the operating system will not let us read."""
+
+
 class IndexProblem(QAError):
     """Base of the errors about an index folder."""
 
@@ -50,6 +58,19 @@ class IndexMismatch(IndexProblem):
 
 class EncoderMismatch(IndexProblem):
     """The index was built with another encoder than the one asked for."""
+
+
+class NonFiniteVectors(IndexProblem):
+    """Vectors holding NaN or infinity: a build refuses to write them."""
+
+
+class DiskFull(IndexProblem):
+    """Not enough free space for a build, found before writing or while writing."""
+
+
+class IndexUnwritable(IndexProblem):
+    """The index folder cannot be written: permission denied, read-only, or
+    another error of the operating system while a build writes."""
 
 
 class ModelLoadError(QAError):

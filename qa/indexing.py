@@ -17,7 +17,7 @@ import numpy as np
 from .chunk import chunk_article
 from .embed import Encoder, load_rescorer
 from .errors import ArticleEmpty, InputError
-from .ingest import corpus_files, read_files
+from .ingest import ReadProgress, corpus_files, read_files
 from .lexical import content_words, terms
 from .records import Article
 from .search import backend_for, backend_from_meta
@@ -193,11 +193,12 @@ def build(
     encoder: Encoder,
     settings: Settings,
     progress: Progress | None = None,
+    reading: ReadProgress | None = None,
 ) -> BuildReport:
     """Full rebuild of `index_dir` from every file under `corpus`."""
     started = time.perf_counter()
     report = BuildReport()
-    articles, report.errors = read_files(corpus_files(corpus))
+    articles, report.errors = read_files(corpus_files(corpus), settings.max_article_bytes, reading)
     return build_from_articles(articles, index_dir, encoder, settings, progress, report, started)
 
 
@@ -247,13 +248,14 @@ def add(
     encoder: Encoder,
     settings: Settings,
     progress: Progress | None = None,
+    reading: ReadProgress | None = None,
 ) -> BuildReport:
     """Add articles to an existing index. An article already there with the same
     content is left alone; one from the same source or URL with new content
     replaces the old version (its old sentences can no longer be cited)."""
     started = time.perf_counter()
     report = BuildReport()
-    articles, report.errors = read_files(paths)
+    articles, report.errors = read_files(paths, settings.max_article_bytes, reading)
     with build_lock(index_dir):
         old = _open_checked(index_dir, encoder)
         kept_ids = old.article_ids()

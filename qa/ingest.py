@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .clean import Cleaned, clean_html, clean_text, normalize
-from .errors import ArticleEmpty, CorpusMissing, InputError, InvalidRecord, UnknownFormat
+from .errors import (
+    ArticleEmpty,
+    ArticleTooLarge,
+    CorpusMissing,
+    InputError,
+    InvalidRecord,
+    UnknownFormat,
+    Unreadable,
+)
 from .lang import detect_language
 from .records import Article
+from .settings import Settings
 
 TEXT_SUFFIXES = (".txt", ".text")
 HTML_SUFFIXES = (".html", ".htm")
@@ -30,7 +39,10 @@ def content_id(text: str) -> str:
 
 
 def _decode(path: Path) -> str:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise Unreadable(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
     if not data.strip():
         raise ArticleEmpty(f"{path}: the file is empty.")
     if b"\x00" in data[:8192]:
@@ -81,7 +93,19 @@ def _first_words(text: str, n: int = 10) -> str:
     return " ".join(words[:n]) + (" …" if len(words) > n else "")
 
 
-def article_from_record(record: Any, source: str) -> Article:
+def _check_size(source: str, size: int, max_bytes: int) -> None:
+    """Cleaning and splitting are linear, but a multi-megabyte "article" is
+    nearly always a dump or a mistake: it is skipped with the way to admit it."""
+    if size > max_bytes:
+        raise ArticleTooLarge(
+            f"{source}: {size:,} bytes, over the {max_bytes:,} an article may have; skipped. "
+            "Split it, or raise the limit (--max-article-bytes, QA_MAX_ARTICLE_BYTES)."
+        )
+
+
+def article_from_record(
+    record: Any, source: str, max_bytes: int = Settings.max_article_bytes
+) -> Article:
     """A JSON record `{"id", "title", "text", "url", "date", "lang"}`; only text is required."""
     if not isinstance(record, dict):
         raise InvalidRecord(
@@ -90,6 +114,9 @@ def article_from_record(record: Any, source: str) -> Article:
     text = record.get("text")
     if not isinstance(text, str):
         raise InvalidRecord(f"{source}: the record has no string field 'text'.")
+    # Characters first: a cheap bound before encoding (a character is 1-4 bytes).
+    if len(text) > max_bytes // 4:
+        _check_size(source, len(text.encode("utf-8", "surrogatepass")), max_bytes)
     try:
         _utf8(text)
         for key in RECORD_FIELDS:
@@ -101,10 +128,13 @@ def article_from_record(record: Any, source: str) -> Article:
     return _article(Cleaned(title=None, text=normalize(text).strip(), credit=None), source, record)
 
 
-def read_file(path: Path) -> tuple[list[Article], list[InputError]]:
+def read_file(
+    path: Path, max_bytes: int = Settings.max_article_bytes
+) -> tuple[list[Article], list[InputError]]:
     """The articles in one file, and the errors of records that were skipped.
 
-    Raises an InputError naming the file when nothing in it can be read.
+    Raises an InputError naming the file when nothing in it can be read. An
+    article over `max_bytes` (a .txt or .html file, a record's text) is skipped.
     """
     if not path.exists():
         raise CorpusMissing(f"{path}: no such file.")
@@ -116,6 +146,8 @@ def read_file(path: Path) -> tuple[list[Article], list[InputError]]:
             f"{path}: unknown format {suffix or '(no extension)'}; "
             f"expected one of {', '.join(SUFFIXES)}."
         )
+    if suffix not in JSON_SUFFIXES:
+        _check_size(str(path), path.stat().st_size, max_bytes)
     raw = _decode(path)
     if suffix in TEXT_SUFFIXES:
         return [_article(clean_text(raw), str(path))], []
@@ -123,7 +155,7 @@ def read_file(path: Path) -> tuple[list[Article], list[InputError]]:
         return [_article(clean_html(raw), str(path))], []
     articles: list[Article] = []
     errors: list[InputError] = []
-    for item in _read_records(raw, path):
+    for item in _read_records(raw, path, max_bytes):
         (articles if isinstance(item, Article) else errors).append(item)  # type: ignore[arg-type]
     if not articles and not errors:
         raise ArticleEmpty(f"{path}: no records.")
@@ -138,7 +170,7 @@ def read_file(path: Path) -> tuple[list[Article], list[InputError]]:
     return articles, errors
 
 
-def _read_records(raw: str, path: Path) -> Iterator[Article | InputError]:
+def _read_records(raw: str, path: Path, max_bytes: int) -> Iterator[Article | InputError]:
     """Articles of a .json (object or list) or .jsonl file; a bad record is
     yielded as its error so the good ones are still indexed."""
     if path.suffix.lower() == ".json":
@@ -150,7 +182,7 @@ def _read_records(raw: str, path: Path) -> Iterator[Article | InputError]:
             raise InvalidRecord(f"{path}: JSON nested too deeply.") from exc
         many = isinstance(data, list)
         for i, record in enumerate(data if many else [data]):
-            yield _try_record(record, f"{path}[{i}]" if many else str(path))
+            yield _try_record(record, f"{path}[{i}]" if many else str(path), max_bytes)
         return
     for lineno, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
@@ -163,12 +195,12 @@ def _read_records(raw: str, path: Path) -> Iterator[Article | InputError]:
         except RecursionError:
             yield InvalidRecord(f"{path}:{lineno}: JSON nested too deeply.")
             continue
-        yield _try_record(record, f"{path}:{lineno}")
+        yield _try_record(record, f"{path}:{lineno}", max_bytes)
 
 
-def _try_record(record: Any, source: str) -> Article | InputError:
+def _try_record(record: Any, source: str, max_bytes: int) -> Article | InputError:
     try:
-        return article_from_record(record, source)
+        return article_from_record(record, source, max_bytes)
     except InputError as exc:
         return exc
 
@@ -185,16 +217,42 @@ def corpus_files(folder: Path) -> list[Path]:
     )
 
 
-def read_files(paths: list[Path]) -> tuple[list[Article], list[InputError]]:
-    """All articles that could be read, and one error per file that could not."""
+# (bytes read, bytes to read in all, name of the file being read or "" at the end)
+ReadProgress = Callable[[int, int, str], None]
+
+
+def read_files(
+    paths: list[Path],
+    max_bytes: int = Settings.max_article_bytes,
+    progress: ReadProgress | None = None,
+) -> tuple[list[Article], list[InputError]]:
+    """All articles that could be read, and one error per file that could not.
+
+    `progress` is told before each file and at the end, so that a build of
+    large inputs shows how far reading and cleaning have gone, and on what.
+    """
     articles: list[Article] = []
     errors: list[InputError] = []
-    for path in paths:
+    sizes = [_size(p) for p in paths] if progress else [0] * len(paths)
+    total, done = sum(sizes), 0
+    for path, size in zip(paths, sizes, strict=True):
+        if progress:
+            progress(done, total, path.name)
         try:
-            found, skipped = read_file(path)
+            found, skipped = read_file(path, max_bytes)
         except InputError as exc:
             errors.append(exc)
-            continue
-        articles.extend(found)
-        errors.extend(skipped)
+        else:
+            articles.extend(found)
+            errors.extend(skipped)
+        done += size
+    if progress:
+        progress(done, total, "")
     return articles, errors
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

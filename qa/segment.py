@@ -23,20 +23,31 @@ ABBREVIATIONS = frozenset(
 
 # A candidate end: terminal punctuation, closing quotes/brackets, then spaces.
 # French puts a (no-break) space before a closing guillemet: "gagnerons. » Puis".
-_END = re.compile(r"([.!?…]+)((?:\s?[\"'»”’)\]])*)(\s+)")
+# It starts only where a run of punctuation starts: a match can only start
+# there anyway, and trying every dot of a long run of dots would be quadratic.
+_END = re.compile(r"(?<![.!?…])([.!?…]+)((?:\s?[\"'»”’)\]])*)(\s+)")
 # What may open a sentence: a capital, a digit, an opening quote or a dash.
 _OPENER = re.compile(r"[\"«“‘(\[\-–—¿¡]*\s*[A-ZÀ-ÖØ-Þ0-9ŒÆ]")
 _LINE = re.compile(r"[^\n]+")
-_TOKEN_BEFORE = re.compile(r"(\S+)$")
 _HEADING_MAX_WORDS = 14
+
+
+def _token_before(text: str, dot_at: int) -> str:
+    """The run of non-space characters that ends at `dot_at` (or at the line
+    break just before it), found by walking back from the dot: searching for it
+    from the start of the text made splitting quadratic in the text's length.
+    Each walk stops at the space before the dot's word, so all walks together
+    read the text about once."""
+    end = dot_at - 1 if dot_at > 0 and text[dot_at - 1] == "\n" else dot_at
+    start = end
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    return text[start:end]
 
 
 def _is_abbreviation(text: str, dot_at: int) -> bool:
     """True when the dot at `dot_at` closes an abbreviation or an initial."""
-    match = _TOKEN_BEFORE.search(text, 0, dot_at)
-    if not match:
-        return False
-    raw = match.group(1).lstrip("\"'«“(‘[")
+    raw = _token_before(text, dot_at).lstrip("\"'«“(‘[")
     token = raw.lower()
     if not token:
         return False

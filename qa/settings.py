@@ -66,6 +66,12 @@ class Settings:
         "on the dev sets 40% of such answers are right against 68% above it, and they "
         "are 2 in 3 of the answers given to questions the articles do not cover.",
     )
+    max_article_bytes: int = _setting(
+        5_000_000,
+        "Largest article a build reads, in bytes: a .txt or .html file, or the text of "
+        "one .json/.jsonl record. A larger one is skipped with a message (cleaning and "
+        "splitting take ~2.5 s per MB).",
+    )
     host: str = _setting("127.0.0.1", "Address the web server binds to.")
     port: int = _setting(8000, "Port the web server listens on.")
     max_body_bytes: int = _setting(16384, "Largest request body accepted by /ask, in bytes.")

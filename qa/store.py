@@ -14,13 +14,17 @@ Layout of an index folder `DIR`:
 
 A build is written into a temporary folder, then renamed and published by
 replacing the `current` symlink, so a reader only ever sees a whole build.
+meta.json records the size and digest of every other file (`qa.integrity`),
+checked with the vectors and SQLite's structure when a reader opens the build.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -35,7 +39,16 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .errors import EncoderMismatch, IndexMismatch, IndexMissing
+from . import integrity
+from .errors import (
+    DiskFull,
+    EncoderMismatch,
+    IndexMismatch,
+    IndexMissing,
+    IndexProblem,
+    IndexUnwritable,
+    NonFiniteVectors,
+)
 from .lexical import content_words
 from .records import Article, Chunk, Sentence
 from .search import (
@@ -46,6 +59,8 @@ from .search import (
     fts_search,
     open_search,
 )
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 META = "meta.json"
@@ -263,38 +278,50 @@ def write_build(
 ) -> Path:
     """Write a whole build for `items` and publish it as `index_dir/current`.
 
-    Until the final symlink swap nothing a reader opens changes; an interrupted
-    build leaves only a `builds/.tmp-*` folder that the next build removes.
-    An external search `backend` (Milvus) gets the build's chunks before the
-    swap, so a reader never sees a build whose search is not there yet.
-    `rescorer` ({name, dim}) is the second sentence encoder, if any: every item
-    then carries its `rescore_vectors`.
+    Call it holding `build_lock`. Until the final symlink swap nothing a reader
+    opens changes; a build that fails removes its `builds/.tmp-*` folder, and
+    one killed outright leaves it for the next build to remove. Vectors that
+    are not finite, or a disk without room for the build, are refused before
+    anything is written. An external search `backend` (Milvus) gets the
+    build's chunks before the swap, so a reader never sees a build whose
+    search is not there yet. `rescorer` ({name, dim}) is the second sentence
+    encoder, if any: every item then carries its `rescore_vectors`.
     """
     backend = backend or FaissBackend()
     builds = index_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
-    build_id = new_build_id()
-    tmp = builds / f".tmp-{build_id}"
-    tmp.mkdir()
     dim = int(encoder["dim"])
-    chunk_vectors = _stack([i.chunk_vectors for i in items], dim)
-    sentence_vectors = _stack([i.sentence_vectors for i in items], dim)
-    kind = faiss_kind(len(chunk_vectors))
-    faiss.write_index(make_faiss_index(chunk_vectors, kind), str(tmp / CHUNKS_FAISS))
-    np.save(tmp / CHUNKS_NPY, chunk_vectors)
-    np.save(tmp / SENTENCES_NPY, sentence_vectors)
-    np.save(tmp / WORDS_NPY, _stack([vocabulary.vectors], dim))
-    files = [CHUNKS_FAISS, CHUNKS_NPY, SENTENCES_NPY, WORDS_NPY, SQLITE]
+    vectors = {
+        CHUNKS_NPY: _stack([i.chunk_vectors for i in items], dim),
+        SENTENCES_NPY: _stack([i.sentence_vectors for i in items], dim),
+        WORDS_NPY: _stack([vocabulary.vectors], dim),
+    }
     if rescorer is not None:
         rescore_vectors = [i.rescore_vectors for i in items]
         if any(v is None for v in rescore_vectors):
             raise ValueError("an index with a second sentence encoder needs all its vectors")
-        np.save(tmp / RESCORE_NPY, _stack(rescore_vectors, int(rescorer["dim"])))  # type: ignore[arg-type]
-        files.append(RESCORE_NPY)
-    _write_sqlite(tmp / SQLITE, items, vocabulary)
-    chunk_terms = [t for i in items for t in i.chunk_terms]
-    search = backend.publish(build_id, chunk_vectors, chunk_terms)
+        vectors[RESCORE_NPY] = _stack(rescore_vectors, int(rescorer["dim"]))  # type: ignore[arg-type]
+    _refuse_non_finite(vectors, items, vocabulary)
+    chunk_vectors = vectors[CHUNKS_NPY]
+    kind = faiss_kind(len(chunk_vectors))
+    _check_free_space(builds, _build_bytes(vectors, items, kind))
+    build_id = new_build_id()
+    tmp = builds / f".tmp-{build_id}"
+    final = builds / build_id
+    search: dict[str, Any] = {}
     try:
+        tmp.mkdir()
+        # Serialised in memory, then written by Python: a full disk is then an
+        # OSError (ENOSPC) like every other write, not a FAISS RuntimeError.
+        index_bytes = faiss.serialize_index(make_faiss_index(chunk_vectors, kind))
+        with open(tmp / CHUNKS_FAISS, "wb") as f:
+            f.write(index_bytes.data)
+        for name, array in vectors.items():
+            _save_npy(tmp / name, array)
+        _write_sqlite(tmp / SQLITE, items, vocabulary)
+        files = [CHUNKS_FAISS, *vectors, SQLITE]
+        chunk_terms = [t for i in items for t in i.chunk_terms]
+        search = backend.publish(build_id, chunk_vectors, chunk_terms)
         meta = {
             "format_version": FORMAT_VERSION,
             "build_id": build_id,
@@ -309,22 +336,101 @@ def write_build(
             "counts": {
                 "articles": len(items),
                 "chunks": len(chunk_vectors),
-                "sentences": len(sentence_vectors),
+                "sentences": len(vectors[SENTENCES_NPY]),
                 "words": len(vocabulary.words),
             },
             "files": {name: (tmp / name).stat().st_size for name in files},
+            "digests": integrity.digests(tmp, files),
         }
         (tmp / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
         _fsync_folder(tmp)
-        final = builds / build_id
         os.rename(tmp, final)
         _publish(index_dir, final)
     except BaseException:
-        # The build never went live: free what it published outside its folder.
-        drop_search(search)
+        if current_build_id(index_dir) != build_id:
+            # The build never went live: free everything it wrote.
+            drop_search(search)
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(final, ignore_errors=True)
+            (index_dir / f".current-{build_id}").unlink(missing_ok=True)
         raise
     _prune(index_dir, keep=final)
     return final
+
+
+def _refuse_non_finite(
+    vectors: dict[str, np.ndarray], items: Sequence[IndexedArticle], vocabulary: Vocabulary
+) -> None:
+    """NaN or infinity in a vector would turn every score it touches into NaN.
+    Sentences are looked at first: their texts name the fault most precisely."""
+    for name in sorted(vectors, key=lambda name: name != SENTENCES_NPY):
+        row = integrity.first_non_finite(vectors[name])
+        if row is None:
+            continue
+        what = _row_owner(name, row, items, vocabulary)
+        raise NonFiniteVectors(
+            f"the encoder returned NaN or infinite values for {what}; nothing was written. "
+            "Check the encoder (--model), or leave that article out."
+        )
+
+
+def _row_owner(name: str, row: int, items: Sequence[IndexedArticle], vocabulary: Vocabulary) -> str:
+    """What row `row` of the vector file `name` encodes, in words."""
+    if name == WORDS_NPY:
+        return f"the word {vocabulary.words[row]!r}"
+    for item in items:
+        texts = (
+            [c.text for c in item.chunks]
+            if name == CHUNKS_NPY
+            else [s.text for s in item.sentences]
+        )
+        if row < len(texts):
+            source = item.article.source or item.article.id
+            return f"{source}: {' '.join(texts[row].split()[:12])!r}"
+        row -= len(texts)
+    return f"row {row} of {name}"
+
+
+# What a build writes beyond its vectors, from builds of the PIAF paragraphs:
+# store.sqlite is 2-2.9 times the characters of its article texts and lexical terms.
+SQLITE_PER_TEXT_CHAR = 3
+SPACE_MARGIN = 1 << 20
+
+
+def _build_bytes(vectors: dict[str, np.ndarray], items: Sequence[IndexedArticle], kind: str) -> int:
+    """A generous estimate of the bytes a build will write."""
+    chunks = vectors[CHUNKS_NPY]
+    index = chunks.nbytes if kind == "flat" else len(chunks) * (chunks.shape[1] + 8)
+    text = sum(
+        len(i.article.text) + sum(map(len, i.sentence_terms)) + sum(map(len, i.chunk_terms))
+        for i in items
+    )
+    return (
+        sum(v.nbytes for v in vectors.values()) + index + SQLITE_PER_TEXT_CHAR * text + SPACE_MARGIN
+    )
+
+
+def _check_free_space(folder: Path, needed: int) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise DiskFull(
+            f"{folder}: the build needs about {_mb(needed)} and the disk has {_mb(free)} free; "
+            "nothing was written. Free some space there, or build into an --index folder "
+            "on a larger disk."
+        )
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e6:.1f} MB"
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    """What np.save writes, written by Python's own file writes: on a full disk
+    numpy's `tofile` raises an OSError without its errno, these raise ENOSPC."""
+    array = np.ascontiguousarray(array)
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, np.lib.format.header_data_from_array_1_0(array))
+        f.write(array.reshape(-1).data.cast("B"))
 
 
 def _stack(arrays: list[np.ndarray], dim: int) -> np.ndarray:
@@ -334,6 +440,20 @@ def _stack(arrays: list[np.ndarray], dim: int) -> np.ndarray:
 
 
 def _write_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocabulary) -> None:
+    try:
+        _fill_sqlite(path, items, vocabulary)
+    except sqlite3.OperationalError as exc:
+        # SQLite reports a full disk or a refused write in its own words: make it
+        # the operating system's error, which `build_lock` turns into a message.
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_FULL:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+        if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN):
+            raise OSError(errno.EACCES, str(exc), str(path)) from exc
+        raise
+
+
+def _fill_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocabulary) -> None:
     db = sqlite3.connect(path, isolation_level=None)
     try:
         # A temporary file, fsynced with its folder before it is published:
@@ -419,17 +539,23 @@ def _fsync_folder_entry(folder: Path) -> None:
         os.close(fd)
 
 
+def _remove_leftovers(index_dir: Path) -> None:
+    """Remove what killed builds left: their `builds/.tmp-*` folders and
+    `.current-*` links. Only a writer holding `build_lock` may call this: then
+    no other build is under way, so every one of them is stale."""
+    for tmp in (index_dir / "builds").glob(".tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    for stale in index_dir.glob(".current-*"):
+        stale.unlink(missing_ok=True)
+
+
 def _prune(index_dir: Path, keep: Path, keep_previous: int = 1) -> None:
-    """Remove leftovers of interrupted builds and all but the newest old builds.
+    """Remove all but the newest old builds.
 
     One previous build is kept so that a server still answering from it while
     it notices the swap never sees its files vanish.
     """
     builds = index_dir / "builds"
-    for tmp in builds.glob(".tmp-*"):
-        shutil.rmtree(tmp, ignore_errors=True)
-    for stale in index_dir.glob(".current-*"):
-        stale.unlink(missing_ok=True)
     old = sorted((p for p in builds.iterdir() if p.is_dir() and p != keep), key=lambda p: p.name)
     for p in old[: max(0, len(old) - keep_previous)]:
         with contextlib.suppress(OSError, ValueError, KeyError):
@@ -439,14 +565,43 @@ def _prune(index_dir: Path, keep: Path, keep_previous: int = 1) -> None:
 
 @contextlib.contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
-    """One writer at a time per index folder (readers never wait)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    """One writer at a time per index folder (readers never wait).
+
+    Holding it, the writer first removes what killed builds left behind. An
+    error of the operating system inside (a full disk, a refused write) leaves
+    as a named IndexProblem with a one-line message.
+    """
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        with open(index_dir / ".lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                _remove_leftovers(index_dir)
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+    except OSError as exc:
+        raise _write_error(exc, index_dir) from exc
+
+
+def _write_error(exc: OSError, index_dir: Path) -> IndexProblem:
+    """The named error for an OSError met while building `index_dir`."""
+    where = exc.filename or index_dir
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(
+            f"{where}: no space left on the disk; the build was abandoned and what it "
+            "wrote removed, the previous index is unchanged. Free some space there, or "
+            "build into an --index folder on a larger disk."
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return IndexUnwritable(
+            f"{where}: {exc.strerror or exc}; the previous index is unchanged. Give this "
+            "user write access to the index folder, or build into another --index folder."
+        )
+    return IndexUnwritable(
+        f"{where}: {exc.strerror or exc} while building; the previous index is unchanged. "
+        "Check the disk, then build again."
+    )
 
 
 # ---------------------------------------------------------------- reading
@@ -474,12 +629,19 @@ def current_build_id(index_dir: Path) -> str | None:
 
 
 class IndexReader:
-    """A loaded, checked build. Thread-safe for reading."""
+    """A loaded, checked build. Thread-safe for reading.
 
-    def __init__(self, index_dir: Path | str) -> None:
+    Opening it checks that the files agree with meta.json and each other and,
+    unless `verify` is false (a caller that only reads meta.json), that they
+    are sound: digests, finite vectors, SQLite's structure (`_verify`).
+    """
+
+    def __init__(self, index_dir: Path | str, verify: bool = True) -> None:
         self.index_dir = Path(index_dir)
         self.path = resolve_build(self.index_dir)
         self.meta = _read_meta(self.path)
+        if verify:
+            _verify_digests(self.path, self.meta)
         self.build_id: str = self.meta["build_id"]
         self.dim: int = int(self.meta["encoder"]["dim"])
         self.rescorer: dict[str, Any] | None = self.meta.get("rescorer")
@@ -493,6 +655,8 @@ class IndexReader:
         self.rescore_vectors = _read_npy(self.path / RESCORE_NPY) if self.rescorer else None
         self._local = threading.local()
         self._check()
+        if verify:
+            self._verify()
         self.search: ChunkSearch = open_search(
             self.meta.get("search") or {"kind": "faiss"}, self.chunk_index, lambda: self.db
         )
@@ -551,6 +715,14 @@ class IndexReader:
                     f"{where / SQLITE}: {n} {table}, meta.json says {counts[table]}. "
                     "Rebuild the index."
                 )
+
+    def _verify(self) -> None:
+        """Every vector finite (a NaN would make every score it touches NaN) and
+        SQLite's pages whole (a damaged page fails the requests that read it)."""
+        for name in (CHUNKS_NPY, SENTENCES_NPY, WORDS_NPY, RESCORE_NPY):
+            if name in self.meta["files"]:
+                integrity.check_vector_file(self.path / name)
+        integrity.check_sqlite(self.path / SQLITE, self.db)
 
     def check_encoder(self, name: str, dim: int) -> None:
         built = self.meta["encoder"]
@@ -817,6 +989,23 @@ def _read_meta(build: Path) -> dict[str, Any]:
                 "(truncated or replaced). Rebuild the index."
             )
     return meta
+
+
+_unverified: set[Path] = set()  # builds already warned about, once per process
+
+
+def _verify_digests(build: Path, meta: dict[str, Any]) -> None:
+    """Files against meta.json's digests. A build of an earlier version has
+    none: it is still served (its other checks pass or it is refused), with a
+    warning that a rebuild would add them."""
+    if integrity.verify_digests(build, meta) or build in _unverified:
+        return
+    _unverified.add(build)
+    log.warning(
+        "%s: no file digests (built by an earlier version), so a file damaged since "
+        "the build may go unnoticed; rebuild the index to add them",
+        build / META,
+    )
 
 
 def _read_faiss(path: Path) -> faiss.Index:

@@ -6,7 +6,8 @@
     build_index.py --index index/ --remove ID [ID ...]    remove articles
 
 Exit codes: 0 done, 1 done but some inputs were skipped, 2 bad input,
-3 index problem, 4 encoder cannot load.
+3 index problem (damaged index, disk full, no write permission, NaN vectors;
+the previous index is then unchanged), 4 encoder cannot load.
 """
 
 from __future__ import annotations
@@ -50,12 +51,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=defaults.chunk_size)
     parser.add_argument("--chunk-overlap", type=int, default=defaults.chunk_overlap)
     parser.add_argument(
+        "--max-article-bytes",
+        type=int,
+        default=defaults.max_article_bytes,
+        help="skip a larger article (a .txt/.html file, a record's text)",
+    )
+    parser.add_argument(
         "--if-missing", action="store_true", help="build only if there is no index yet"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.chunk_overlap >= args.chunk_size or args.chunk_size <= 0 or args.chunk_overlap < 0:
         parser.error("need 0 <= --chunk-overlap < --chunk-size")
+    if args.max_article_bytes <= 0:
+        parser.error("--max-article-bytes must be positive")
 
     if args.if_missing and _has_index(args.index):
         print(f"index already built in {args.index}/; nothing to do")
@@ -66,8 +75,20 @@ def main(argv: list[str] | None = None) -> int:
         chunk_overlap=args.chunk_overlap,
         store=args.store,
         milvus_uri=args.milvus_uri,
+        max_article_bytes=args.max_article_bytes,
     )
-    bar = tqdm(unit="text", desc="encoding", disable=args.quiet or None, file=sys.stderr)
+    quiet = args.quiet or None  # None: bars only on a terminal
+    reading_bar = tqdm(
+        unit="B", unit_scale=True, desc="reading", disable=quiet, file=sys.stderr, leave=False
+    )
+    bar = tqdm(unit="text", desc="encoding", disable=quiet, file=sys.stderr)
+
+    def reading(done: int, total: int, name: str) -> None:
+        # Cleaning a large article takes seconds: the bar names the file being read.
+        reading_bar.total = total
+        reading_bar.n = done
+        reading_bar.set_postfix_str(name, refresh=False)
+        reading_bar.refresh()
 
     def progress(done: int, total: int) -> None:
         if bar.total != total:  # a new encoding pass (texts, then new words)
@@ -78,24 +99,30 @@ def main(argv: list[str] | None = None) -> int:
         model = args.model or _existing_model(args.index) or settings.model
         encoder = load_encoder(model, settings.encoder_threads())
         if args.add:
-            report = indexing.add(args.add, args.index, encoder, settings, progress)
+            report = indexing.add(args.add, args.index, encoder, settings, progress, reading)
         elif args.remove:
             report = indexing.remove(args.remove, args.index, encoder)
         else:
-            report = indexing.build(args.corpus, args.index, encoder, settings, progress)
+            report = indexing.build(args.corpus, args.index, encoder, settings, progress, reading)
     except QAError as exc:
-        bar.close()
-        print(f"error: {exc}", file=sys.stderr)
+        _close(reading_bar, bar)
+        # One line, whatever the message holds.
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        bar.close()
+        _close(reading_bar, bar)
         print("interrupted: the previous index is untouched", file=sys.stderr)
         return 130
-    bar.close()
+    _close(reading_bar, bar)
     for error in report.errors:
         print(f"skipped: {error}", file=sys.stderr)
     print(report.summary())
     return 1 if report.errors else 0
+
+
+def _close(*bars: tqdm) -> None:
+    for bar in bars:
+        bar.close()
 
 
 def _has_index(folder: Path) -> bool:
@@ -111,7 +138,7 @@ def _existing_model(folder: Path) -> str | None:
     if not _has_index(folder):
         return None
     try:
-        reader = IndexReader(folder)
+        reader = IndexReader(folder, verify=False)  # only meta.json is read
     except QAError:
         return None
     name: str = reader.meta["encoder"]["name"]

@@ -1,6 +1,7 @@
-"""Faults around the server: a damaged index refuses to start in one line; /ask
-under load while the index is rebuilt and swapped never fails and never mixes
-builds; an article removed under a running server is never cited again.
+"""Faults around the server: a damaged index (even in place, at the same size)
+refuses to start in one line; /ask under load while the index is rebuilt and
+swapped never fails and never mixes builds; an article removed under a running
+server is never cited again.
 
 Already covered by tests/test_index.py, so not repeated here: SIGKILL of
 build_index.py at random points (test_sigkill_during_build_leaves_a_whole_index),
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from helpers import ENGLISH_ARTICLE, GLACIER_ARTICLE, PYTHON, ROOT, SCRIPTS, script_env
 from test_workers import ServeProcess, dev_questions
@@ -43,6 +45,25 @@ def _garbage_sqlite(build: Path) -> str:
     path = build / "store.sqlite"
     path.write_bytes(os.urandom(path.stat().st_size))
     return "store.sqlite"
+
+
+def _garbage_sqlite_pages(build: Path) -> str:
+    """Same size, header and row counts intact: /health said ok, every /ask was a 500."""
+    path = build / "store.sqlite"
+    data = bytearray(path.read_bytes())
+    for page in range(4096 * 3, len(data), 4096):
+        data[page + 100 : page + 400] = os.urandom(300)
+    path.write_bytes(bytes(data))
+    return "store.sqlite"
+
+
+def _nan_in_chunk_vectors(build: Path) -> str:
+    """Same size: answers carried "score": NaN, which is not JSON."""
+    path = build / "chunks.npy"
+    vectors = np.load(path)
+    vectors[:, 0] = np.nan
+    np.save(path, vectors)
+    return "chunks.npy"
 
 
 def _garbage_sqlite_header(build: Path) -> str:
@@ -95,6 +116,8 @@ def _build_folder_gone(build: Path) -> str:
     [
         (_truncate_faiss, 3),
         (_garbage_sqlite, 3),
+        (_garbage_sqlite_pages, 3),
+        (_nan_in_chunk_vectors, 3),
         (_garbage_sqlite_header, 3),
         (_delete_meta, 3),
         # Loads torch to find out the model is not there: the slowest refusal.

@@ -37,6 +37,7 @@ from qa.chunk import chunk_article
 from qa.embed import load_rescorer
 from qa.errors import EncoderMismatch, IndexMismatch, IndexMissing
 from qa.ingest import read_file
+from qa.integrity import digest
 from qa.pipeline import QAEngine
 from qa.segment import split_sentences
 from qa.settings import Settings
@@ -367,13 +368,20 @@ def _garbage_faiss_same_size(build: Path) -> str:
     return "chunks.faiss"
 
 
+def _update_meta(build: Path, name: str) -> None:
+    """meta.json's size and digest of `name` made to match its new content, so
+    that only the checks after them can see what changed."""
+    meta = json.loads((build / "meta.json").read_text())
+    meta["files"][name] = (build / name).stat().st_size
+    meta["digests"]["files"][name] = digest(build / name, meta["digests"]["scheme"])
+    (build / "meta.json").write_text(json.dumps(meta))
+
+
 def _wrong_shape_sentences(build: Path) -> str:
-    """Fewer rows, with meta.json's size updated so only the shape check can see it."""
+    """Fewer rows, with meta.json updated so only the shape check can see it."""
     path = build / "sentences.npy"
     np.save(path, np.load(path)[:-1])
-    meta = json.loads((build / "meta.json").read_text())
-    meta["files"]["sentences.npy"] = path.stat().st_size
-    (build / "meta.json").write_text(json.dumps(meta))
+    _update_meta(build, "sentences.npy")
     return "sentences.npy"
 
 
@@ -391,6 +399,7 @@ def _sqlite_row_gone(build: Path) -> str:
     db.commit()
     db.close()
     assert path.stat().st_size == size
+    _update_meta(build, "store.sqlite")  # only the row counts can see it
     return "store.sqlite"
 
 

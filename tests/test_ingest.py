@@ -6,10 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import DATA, ENGLISH_ARTICLE, FRENCH_ARTICLE, SEED, SEED_TITLE
+from helpers import (
+    DATA,
+    ENGLISH_ARTICLE,
+    FRENCH_ARTICLE,
+    SEED,
+    SEED_TITLE,
+    assert_sentence_invariants,
+    piaf_contexts,
+)
 
 from qa.errors import (
     ArticleEmpty,
+    ArticleTooLarge,
     CorpusMissing,
     InputError,
     InvalidRecord,
@@ -18,6 +27,8 @@ from qa.errors import (
 )
 from qa.ingest import content_id, corpus_files, read_file, read_files
 from qa.records import Article
+from qa.segment import split_sentences
+from qa.settings import Settings
 
 PAGE = """<html><head><title>Le maire inaugure le pont</title></head><body>
 <nav><a href="/">Accueil</a> <a href="/sport">Sport</a></nav>
@@ -276,3 +287,67 @@ def test_corpus_files(tmp_path: Path) -> None:
     ]
     with pytest.raises(CorpusMissing, match="no such folder"):
         corpus_files(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------- large articles
+
+
+def test_article_over_the_size_limit_is_skipped(tmp_path: Path) -> None:
+    """A .txt or .html file is measured before it is read; a record by its text."""
+    text = write(tmp_path / "long.txt", FRENCH_ARTICLE)
+    page = write(tmp_path / "long.html", PAGE)
+    limit = len(PAGE.encode("utf-8")) - 1
+    for path in (text, page):
+        size = path.stat().st_size
+        with pytest.raises(ArticleTooLarge) as info:
+            read_file(path, max_bytes=min(size - 1, limit))
+        message = str(info.value)
+        assert message.startswith(f"{path}: {size:,} bytes"), message
+        assert "--max-article-bytes" in message and "QA_MAX_ARTICLE_BYTES" in message
+        assert info.value.exit_code == 2
+        assert read_file(path, max_bytes=size)[0]  # at the limit it is read
+    records = write(
+        tmp_path / "r.jsonl",
+        json.dumps({"text": "Court."}) + "\n" + json.dumps({"text": "Long. " * 100}) + "\n",
+    )
+    articles, errors = read_file(records, max_bytes=100)
+    assert [a.text for a in articles] == ["Court."]
+    assert [type(e) for e in errors] == [ArticleTooLarge]
+    assert str(errors[0]).startswith(f"{records}:2: 600 bytes"), errors[0]
+
+
+def test_read_files_reports_progress_in_bytes(tmp_path: Path) -> None:
+    first = write(tmp_path / "a.txt", FRENCH_ARTICLE)
+    second = write(tmp_path / "b.txt", ENGLISH_ARTICLE)
+    calls: list[tuple[int, int, str]] = []
+    read_files([first, second], progress=lambda *call: calls.append(call))
+    total = first.stat().st_size + second.stat().st_size
+    assert calls == [
+        (0, total, "a.txt"),
+        (first.stat().st_size, total, "b.txt"),
+        (total, total, ""),
+    ]
+
+
+def _two_megabytes() -> str:
+    """~2 MB of distinct real paragraphs, as scripts/bench_segment.py writes them."""
+    contexts = piaf_contexts()
+    lines, size, i = ["Un très long article"], 0, 0
+    while size < 2_000_000:
+        # Named in letters: the cleaner takes paragraphs that open alike for copies.
+        name = "".join("abcdefghijklmnopqrstuvwxyz"[i // 26**k % 26] for k in range(3))
+        lines.append(f"Partie {name}. {contexts[i % len(contexts)]}")
+        size += len(lines[-1].encode("utf-8")) + 1
+        i += 1
+    return "\n".join(lines)
+
+
+@pytest.mark.slow
+def test_two_megabyte_article_is_read_and_split_whole(tmp_path: Path) -> None:
+    """Under the default limit, and split in linear time (it never finished before)."""
+    path = write(tmp_path / "long.txt", _two_megabytes())
+    assert 2_000_000 <= path.stat().st_size < Settings().max_article_bytes
+    article = only(path)
+    sentences = split_sentences(article.text)
+    assert len(sentences) > 10_000
+    assert_sentence_invariants(article.text, sentences)

@@ -103,6 +103,7 @@ def with_tty(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str | Path]
 def test_progress_bar_on_stderr_unless_quiet(with_tty: tuple[list[str | Path], str]) -> None:
     args, err = with_tty
     assert "encoding" in err and "100%" in err, err
+    assert "reading" in err and "bees.txt" in err, err  # the file being read and cleaned
     code, out, err = run_with_tty_stderr([*args, "--quiet"])
     assert code == 0
     assert "encoding" not in err and err.strip() == "", err
@@ -127,11 +128,13 @@ def test_bad_files_are_skipped_and_listed(tmp_path: Path) -> None:
     (corpus / "empty.txt").write_text("")
     (corpus / "invalid.json").write_text('{"text": "unterminated')
     (corpus / "slides.pdf").write_bytes(b"%PDF-1.4")
+    (corpus / "huge.txt").write_text(FRENCH_ARTICLE * 1000, encoding="utf-8")
     index = tmp_path / "index"
-    out = run_script("build_index.py", "--corpus", corpus, "--index", index, "--quiet")
+    limit = ("--max-article-bytes", "100000")
+    out = run_script("build_index.py", "--corpus", corpus, "--index", index, *limit, "--quiet")
     assert out.returncode == 1, out.stderr
     got = summary(out.stdout)
-    assert (got["articles"], got["skipped"]) == ("2", "5")
+    assert (got["articles"], got["skipped"]) == ("2", "6")
     skipped = out.stderr.strip().splitlines()
     assert all(line.startswith("skipped: ") for line in skipped), out.stderr
     expected = {
@@ -140,6 +143,7 @@ def test_bad_files_are_skipped_and_listed(tmp_path: Path) -> None:
         "image.html": "binary",
         "invalid.json": "invalid JSON",
         "slides.pdf": "unknown format",
+        "huge.txt": "bytes, over the 100,000 an article may have",
     }
     assert len(skipped) == len(expected)
     for name, why in expected.items():

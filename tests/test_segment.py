@@ -3,12 +3,15 @@ random and real texts."""
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
-from helpers import assert_sentence_invariants, real_texts, seed_text
+from helpers import assert_sentence_invariants, piaf_contexts, real_texts, seed_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.segment import split_sentences
+from qa.segment import _token_before, split_sentences
 
 
 def texts(text: str) -> list[str]:
@@ -245,3 +248,41 @@ def test_property_real_texts() -> None:
             assert_sentence_invariants(text, sentences)
         except AssertionError as exc:
             raise AssertionError(f"{name}: {exc}") from exc
+
+
+# ---------------------------------------------------------------- linear work
+
+_TOKEN_BEFORE = re.compile(r"(\S+)$")  # how the token before a dot was found before
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(ALPHABET, max_size=60).map("".join), st.integers(min_value=0, max_value=60))
+def test_token_before_a_dot_is_what_the_old_search_found(text: str, at: int) -> None:
+    """The backward walk finds the same token as the regular expression that
+    searched from the start of the text, so sentences stay byte-identical."""
+    at = min(at, len(text))
+    match = _TOKEN_BEFORE.search(text, 0, at)
+    assert _token_before(text, at) == (match.group(1) if match else "")
+
+
+def _cpu_seconds(text: str) -> float:
+    """Least CPU time of a few splits: CPU time, not wall time, so that other
+    processes on a loaded machine count as little as possible."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        split_sentences(text)
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def test_splitting_time_grows_linearly_with_the_text() -> None:
+    """Four times the text takes about four times as long, not sixteen (every
+    full stop used to rescan the text from its start: a 2 MB article never
+    finished). The bound is loose on purpose: it separates linear from
+    quadratic, not fast from slow; the time target is in scripts/bench_segment.py."""
+    prose = " ".join(piaf_contexts())  # one long line of real prose, the worst case
+    small, large = prose[:30_000], (prose * 4)[:120_000]
+    split_sentences(small)  # warm-up
+    ratio = _cpu_seconds(large) / _cpu_seconds(small)
+    assert ratio < 8, f"4x the text took {ratio:.1f}x the time"
