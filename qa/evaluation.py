@@ -1,5 +1,5 @@
-"""Evaluation on the development sets: the seed questions and PIAF (SQuAD
-format). Used by scripts/evaluate.py and scripts/tune.py."""
+"""Evaluation on the development sets: the seed questions, news-qa-dev and
+PIAF (SQuAD format). Used by scripts/evaluate.py and scripts/train.py."""
 
 from __future__ import annotations
 
@@ -90,19 +90,39 @@ def load_seed(data: Path) -> tuple[Path, list[Question]]:
     return data / "seed-article.txt", questions
 
 
+def load_news(data: Path) -> list[Question]:
+    """news-qa-dev: reader-style questions on the ten dev web pages (French,
+    English about the French articles, and unanswerable ones: gold null)."""
+    raw = json.loads((data / "news-qa-dev.json").read_text())
+    return [
+        Question(
+            text=q["q"],
+            lang=q["lang"],
+            gold=(q["gold"],) if q["gold"] else None,
+            answer=q.get("answer"),
+        )
+        for q in raw["questions"]
+    ]
+
+
 def load_piaf(path: Path) -> tuple[list[Article], list[Question]]:
-    """Every paragraph as an article; every question with its answer span
-    re-located in the normalised text."""
+    """PIAF (French, SQuAD format): see `load_squad`."""
+    return load_squad(path, "fr", "piaf")
+
+
+def load_squad(path: Path, lang: str, prefix: str) -> tuple[list[Article], list[Question]]:
+    """A SQuAD-format file: every paragraph as an article (ids `prefix`-N);
+    every question with its answer span re-located in the normalised text."""
     raw = json.loads(path.read_text())
     articles: list[Article] = []
     questions: list[Question] = []
     for doc in raw["data"]:
         for n, para in enumerate(doc["paragraphs"]):
-            article_id = f"piaf-{len(articles)}"
+            article_id = f"{prefix}-{len(articles)}"
             text = normalize(para["context"]).strip()
             articles.append(
                 Article(
-                    article_id, f"{doc['title']}", text, "fr", source=f"{path}#{doc['title']}/{n}"
+                    article_id, f"{doc['title']}", text, lang, source=f"{path}#{doc['title']}/{n}"
                 )
             )
             for qa in para["qas"]:
@@ -113,7 +133,7 @@ def load_piaf(path: Path) -> tuple[list[Article], list[Question]]:
                 questions.append(
                     Question(
                         text=qa["question"],
-                        lang="fr",
+                        lang=lang,
                         article_id=article_id,
                         span=(start, start + len(normalize(ans["text"]))),
                         answer=ans["text"],
@@ -172,7 +192,7 @@ def run(
                     (s.article.id, s.sentence.start, s.sentence.end, s.text)
                     for s in ranking.scored[:k]
                 ],
-                answered=best >= engine.settings.abstain_threshold,
+                answered=engine.answers(ranking),
                 confidence=best,
                 short=answer.short_answer.text if answer and answer.short_answer else None,
                 ms=ms,

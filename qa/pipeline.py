@@ -11,26 +11,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .answer import (
-    AnswerWeights,
-    Rescoring,
-    ScoredSentence,
-    candidates,
-    citations,
-    score_sentences,
-    short_answer,
-)
 from .embed import Encoder, clip_query, load_encoder, load_rescorer
 from .errors import BadQuestion, QAError
+from .features import ANSWER_TYPE, candidates
 from .lang import detect_language
 from .lexical import content_words, name_stems, terms
+from .qtype import NUMBER, question_measure, question_names, question_type
 from .records import Answer, Passage
 from .retrieve import Query, RetrievalWeights, ScoredChunk, idf, idf_weights, retrieve_chunks
+from .scorer import AnswerWeights, ScoredSentence, citations, score_sentences
 from .settings import Settings
+from .short import short_answer
 from .store import IndexReader, current_build_id
 
 log = logging.getLogger(__name__)
 OUTSIDE_WORDS_CACHED = 50_000  # vectors of question words not in the index, kept
+SECOND_SENTENCES = 10  # the second encoder's nearest sentences, whose passages are read
 
 MESSAGES = {
     "fr": {
@@ -61,9 +57,9 @@ class Ranking:
 
 @dataclass(frozen=True)
 class Tuning:
-    answer: AnswerWeights
+    answer: AnswerWeights  # for an index without a second encoder
     retrieval: RetrievalWeights = field(default_factory=RetrievalWeights)
-    rescoring: Rescoring | None = None  # needs an index with a second encoder
+    rescoring: AnswerWeights | None = None  # with one: they read its cosine
 
 
 @dataclass(frozen=True)
@@ -127,12 +123,9 @@ class QAEngine:
         return Served(reader, rescorer, self._tuning or self._fitted(rescorer))
 
     def _fitted(self, rescorer: Encoder | None) -> Tuning:
-        rescoring = None
-        if rescorer is not None:
-            rescoring = Rescoring.for_rescorer(rescorer.name)
-            if self.settings.rescore_margin:
-                rescoring = Rescoring(rescoring.weights, self.settings.rescore_margin)
-        return Tuning(AnswerWeights.for_encoder(self.encoder.name), rescoring=rescoring)
+        """The trained weights (qa/models/answer-model.json) for these encoders."""
+        second = AnswerWeights.trained(second_encoder=True) if rescorer is not None else None
+        return Tuning(AnswerWeights.trained(second_encoder=False), rescoring=second)
 
     @property
     def reader(self) -> IndexReader:
@@ -231,23 +224,44 @@ class QAEngine:
             words=query_words,
             word_vectors=word_vectors,
             word_idf=np.array([idf(n, known[w][1] if w in known else 0) for w in query_words]),
+            kind=question_type(question),
+            measure=question_measure(question),
+            named=tuple(frozenset(n) for n in question_names(question)),
         )
         read = max(top_k, tuning.answer.read_chunks)
-        chunks = retrieve_chunks(reader, query, read, tuning.retrieval, exclude)
+        # The second encoder reads every question: its sentence search brings
+        # the passages of its nearest sentences in (paraphrases that share no
+        # word with the question, and that USE's passage vectors miss), and
+        # its cosine is a feature of every candidate.
+        second, rescorer = tuning.rescoring, served.rescorer
+        asked = bool(second and rescorer)
+        also: list[int] = []
+        if asked:
+            second_vector = rescorer.encode_queries([question])[0]  # type: ignore[union-attr]
+            near = reader.rescore_sentences(second_vector, SECOND_SENTENCES)
+            also = reader.chunks_holding([r for r, _ in near])
+        chunks = retrieve_chunks(reader, query, read, tuning.retrieval, exclude, also)
         found = candidates(reader, query, chunks, tuning.retrieval)
-        scored = score_sentences(found, tuning.answer)
-        # A close call is put to the second encoder, if the index has one.
-        second, rescorer, rescored = tuning.rescoring, served.rescorer, False
-        if (
-            second
-            and rescorer
-            and len(scored) > 1
-            and scored[0].score - scored[1].score < second.margin
-        ):
-            vector = rescorer.encode_queries([question])[0]
-            scored = score_sentences(found.rescored(reader, vector), second.weights)
-            rescored = True
+        if asked:
+            found = found.rescored(reader, second_vector)
+            scored = score_sentences(found, second)  # type: ignore[arg-type]
+        else:
+            scored = score_sentences(found, tuning.answer)
+        rescored = asked
         return Ranking(reader, query, chunks, scored, rescored)
+
+    def answers(self, ranking: Ranking) -> bool:
+        """Whether the best sentence answers: it scores at least the abstention
+        threshold and, when the question asks for a number, holds a number
+        of the kind asked ("how much does X earn" is not answered by a
+        sentence with no amount). Number spans are found reliably; names and
+        places are not (a third of PIAF's right answers to "qui"/"où"
+        questions hold none that the patterns see), so for those the
+        "answer_type" feature weighs in the score instead."""
+        if not ranking.scored or ranking.scored[0].score < self.settings.abstain_threshold:
+            return False
+        best = ranking.scored[0]
+        return ranking.query.kind != NUMBER or best.features[ANSWER_TYPE] > 0
 
     def ask(self, question: object, top_k: object = None) -> Answer:
         """Answer one question: the best sentence verbatim with its citation, or an abstention."""
@@ -272,7 +286,7 @@ class QAEngine:
             )
             for c in ranking.chunks[:k]
         ]
-        if not scored or scored[0].score < self.settings.abstain_threshold:
+        if not self.answers(ranking):
             empty = reader.counts["articles"] == 0
             message = messages["empty"] if empty else messages["abstain"]
             none = Answer(text, query.lang, False, None, None, message, [], passages, _ms(started))

@@ -8,9 +8,10 @@ words of French and English news questions.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
-from .lexical import fold
+from .lexical import fold, words
 
 DATE, TIME, NUMBER, PERSON, PLACE = "date", "time", "number", "person", "place"
 
@@ -339,3 +340,41 @@ def _join(
         else:
             joined.append(span)
     return joined
+
+
+def answer_spans(
+    sentence: str,
+    kind: str,
+    question_words: set[str],
+    measure: str | None = None,
+    named: Sequence[Set[str]] | None = None,
+) -> list[Span]:
+    """Spans of the asked-for kind (and `measure`, for numbers) that the
+    question does not already contain; for people, none holding one of the
+    `named` in the question (see `question_names`)."""
+    spans = typed_spans(sentence, kind)
+    if kind != TIME:
+        # A number inside a time ("11" of "11H00") is not a count; a duration
+        # ("16 heures") may be both and stays.
+        times = typed_spans(sentence, TIME)
+        spans = [s for s in spans if not any(part_of(s, t) for t in times)]
+    if kind == NUMBER and any(c.isdigit() for s in spans for c in s.text):
+        # Nor is one inside a date: "2020" of "en 2020", "12" of "le 12 mai"
+        # (dates hold digits; the date pattern is the slowest, so only then).
+        dates = typed_spans(sentence, DATE)
+        spans = [s for s in spans if not any(part_of(s, d) for d in dates)]
+    if kind == NUMBER and measure:
+        spans = measured_spans(sentence, spans, measure)
+    spans = [s for s in spans if not {fold(w) for w in words(s.text)} <= question_words]
+    if kind == PERSON and named:
+        # Someone the question already names is not who it asks about:
+        # "Holly Goodhead" for "Pour qui travaille Holly ?" (but "Maria
+        # Kirilenko" does answer "Qui est la fille de Yuri Kirilenko ?").
+        spans = [s for s in spans if not any(n <= names_of(s.text) for n in named)]
+    return spans
+
+
+def part_of(span: Span, whole: Span) -> bool:
+    return whole.start <= span.start and span.end <= whole.end and span != whole
+
+

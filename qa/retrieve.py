@@ -11,7 +11,7 @@ scaled down when question and article are in different languages.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +21,8 @@ from .store import ChunkRow, IndexReader
 
 @dataclass(frozen=True)
 class Query:
-    """A question ready for retrieval."""
+    """A question, analysed once: what retrieval, the features and short
+    answers read of it."""
 
     text: str
     lang: str
@@ -31,6 +32,9 @@ class Query:
     words: tuple[str, ...] = ()  # content words as written (lower-cased), for soft matching
     word_vectors: np.ndarray | None = None  # (len(words), dim)
     word_idf: np.ndarray | None = None  # (len(words),) IDF of each word over sentences
+    kind: str | None = None  # what it asks for (qa.qtype: DATE, NUMBER, PERSON…), if typed
+    measure: str | None = None  # for a number, what it measures (money, age…), if said
+    named: tuple[frozenset[str], ...] = ()  # people it names (qa.qtype.question_names)
 
 
 @dataclass(frozen=True)
@@ -81,12 +85,15 @@ def retrieve_chunks(
     top_k: int,
     weights: RetrievalWeights,
     exclude: frozenset[str] = frozenset(),
+    also: Sequence[int] = (),
 ) -> list[ScoredChunk]:
-    """The `top_k` best chunks for `query`, best first, none from `exclude`d articles."""
+    """The `top_k` best chunks for `query`, best first, none from `exclude`d
+    articles; the chunk rows `also` (found by other means) are scored too
+    and kept whatever their rank, after the others."""
     pool = max(weights.pool, top_k) * (2 if exclude else 1)
     dense_rows = [r for r, _ in reader.search_chunks(query.vector, pool)]
     lexical_rows = [r for r, _ in reader.lexical_chunks(query.terms, pool)]
-    rows = list(dict.fromkeys([*dense_rows, *lexical_rows]))
+    rows = list(dict.fromkeys([*dense_rows, *lexical_rows, *also]))
     if not rows:
         return []
     chunks = reader.chunks(rows)
@@ -106,4 +113,6 @@ def retrieve_chunks(
         score = dense_hits[r] + lexical_weight(weights, query.lang, lang) * cov
         scored.append(ScoredChunk(chunk, lang, dense_hits[r], cov, score))
     scored.sort(key=lambda c: c.score, reverse=True)
-    return scored[:top_k]
+    kept = scored[:top_k]
+    extra = set(also) - {c.chunk.row for c in kept}
+    return kept + [c for c in scored[top_k:] if c.chunk.row in extra]

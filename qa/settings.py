@@ -23,16 +23,11 @@ class Settings:
     )
     rescore_model: str = _setting(
         "multilingual-e5-small-q4",
-        "Second encoder of the sentences, asked only when the first pass is unsure "
-        "which sentence answers: 'multilingual-e5-small-q4' (offline, multilingual; "
-        "PIAF rank-1 64.6% against 61.5% without it, at ~15 ms more for the questions it "
-        "is asked about and ~7x the encoding time of a build), 'none', or any name "
-        "`model` accepts (then refit the weights with scripts/tune.py).",
-    )
-    rescore_margin: float = _setting(
-        0.0,
-        "Ask the second encoder when the best sentence leads the next by less than "
-        "this (0 = calibrated default; a large value asks it about every question).",
+        "Second encoder of the sentences, asked about every question: its nearest "
+        "sentences widen the candidates and its cosine is a feature of each: "
+        "'multilingual-e5-small-q4' (offline, multilingual; ~10-15 ms a question on one "
+        "core and ~7x the encoding time of a build), 'none', or any name `model` accepts "
+        "(then retrain the answer model with scripts/train.py).",
     )
     threads: int = _setting(0, "Encoder threads; 0 means the machine's core count.")
     query_threads: int = _setting(

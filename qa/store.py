@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -68,6 +69,7 @@ CHUNKS_FAISS = "chunks.faiss"
 CHUNKS_NPY = "chunks.npy"
 SENTENCES_NPY = "sentences.npy"
 RESCORE_NPY = "rescore_sentences.npy"  # by the second encoder, when there is one
+RESCORE_BLOCK = 65_536  # sentences scored at once by `rescore_sentences`
 SQLITE = "store.sqlite"
 WORDS_NPY = "words.npy"
 # Below this many chunks search is exact (flat); from it on, IVF lists of 8-bit
@@ -777,6 +779,48 @@ class IndexReader:
     def lexical_chunks(self, terms: Iterable[str], k: int) -> list[tuple[int, float]]:
         """(chunk row, BM25) for the k chunks best matching any of `terms`."""
         return self.search.lexical(list(terms), k)
+
+    def rescore_sentences(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(sentence row, cosine) of the k sentences nearest to `vector` by the
+        second encoder, best first; none when the index has no second encoder.
+        Exhaustive, in blocks: exact, and ~1 ms per 100k sentences."""
+        if self.rescore_vectors is None or k <= 0:
+            return []
+        n = len(self.rescore_vectors)
+        best_rows: list[np.ndarray] = []
+        best_scores: list[np.ndarray] = []
+        for at in range(0, n, RESCORE_BLOCK):
+            block = np.asarray(self.rescore_vectors[at : at + RESCORE_BLOCK], dtype=np.float32)
+            scores = block @ vector
+            top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
+            best_rows.append(top + at)
+            best_scores.append(scores[top])
+        if not best_rows:
+            return []
+        rows, scores = np.concatenate(best_rows), np.concatenate(best_scores)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(int(rows[i]), float(scores[i])) for i in order]
+
+    @functools.cached_property
+    def rescore_centroid(self) -> np.ndarray | None:
+        """The mean of the second encoder's sentence vectors: a question's
+        inner product with it is its mean cosine with the index's sentences.
+        Read once per build (~1 s per million sentences)."""
+        if self.rescore_vectors is None or not len(self.rescore_vectors):
+            return None
+        total = np.zeros(self.rescore_vectors.shape[1], dtype=np.float64)
+        for at in range(0, len(self.rescore_vectors), RESCORE_BLOCK):
+            total += np.asarray(self.rescore_vectors[at : at + RESCORE_BLOCK]).sum(axis=0)
+        return (total / len(self.rescore_vectors)).astype(np.float32)
+
+    def chunks_holding(self, sentence_rows: Sequence[int]) -> list[int]:
+        """Rows of the chunks that hold any of `sentence_rows`."""
+        found = self._by_rows(
+            "SELECT DISTINCT c.row FROM sentences s JOIN chunks c ON c.article_id = s.article_id "
+            "AND s.idx BETWEEN c.first_sentence AND c.last_sentence WHERE s.row IN ({})",
+            sentence_rows,
+        )
+        return sorted(int(r[0]) for r in found)
 
     def lexical_sentences(self, terms: Iterable[str], k: int) -> list[tuple[int, float]]:
         return fts_search(self.db, "sentences_fts", list(terms), k)

@@ -5,7 +5,10 @@ Rank-1/rank-5: the cited sentence (first, or any of the first five) is right.
 Seed: right when it contains a gold string. PIAF: right when it overlaps the
 gold answer span. Abstention: on unanswerable seed questions and on PIAF
 questions asked with their own paragraph left out of the index (hard
-negatives). With --pages, the seed's questions are also asked of an index
+negatives). news-qa-dev: reader-style questions (French, and English about
+the French articles) asked of an index of the seed and the ten dev web pages;
+its unanswerable questions count as abstention figures. "cited": the right
+sentence is among the three citations. With --pages, the seed's questions are also asked of an index
 that holds the ten dev web pages too, as in a real pile of articles
 ("seed+pages"), and PIAF's questions of that index (off-topic). A plain BM25
 sentence ranker runs on the same data as baseline.
@@ -31,6 +34,7 @@ HEADER = [
     "n",
     "rank-1",
     "rank-5",
+    "cited",
     "BM25 r1",
     "BM25 r5",
     "r1/BM25",
@@ -79,15 +83,20 @@ def main(argv: list[str] | None = None) -> int:
         piaf_bm25 = ev.bm25_baseline(piaf.reader, piaf_questions, "piaf BM25")
         piaf_out = ev.run(piaf, piaf_questions, "piaf left out", leave_out=True)
 
+        crowd = ev.build_engine(
+            ev.seed_articles(args.data) + ev.page_articles(args.data),
+            Path(tmp) / "crowd",
+            encoder,
+            settings,
+            asker,
+        )
+        news_questions = ev.load_news(args.data)
+        news_report = ev.run(crowd, news_questions, "news")
+        reports.append(
+            (news_report, ev.bm25_baseline(crowd.reader, news_questions, "news BM25"))
+        )
         crowd_report = off_topic = None
         if args.pages:
-            crowd = ev.build_engine(
-                ev.seed_articles(args.data) + ev.page_articles(args.data),
-                Path(tmp) / "crowd",
-                encoder,
-                settings,
-                asker,
-            )
             crowd_report = ev.run(crowd, seed_questions, "seed+pages")
             reports.append(
                 (crowd_report, ev.bm25_baseline(crowd.reader, seed_questions, "seed+pages BM25"))
@@ -111,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                     str(len(ours)),
                     f"{ev.rate(ours, 1):.1%}",
                     f"{ev.rate(ours, 5):.1%}",
+                    f"{ev.rate(ours, 3):.1%}",
                     f"{ev.rate(base, 1):.1%}",
                     f"{ev.rate(base, 5):.1%}",
                     f"{ev.rate(ours, 1) / ev.rate(base, 1):.2f}x" if ev.rate(base, 1) else "-",
@@ -126,13 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     if crowd_report:
         among = crowd_report.subset(answerable=False)
         lines.append(f"seed among the ten pages {_abstained(among)}")
+    lines.append(f"news-qa-dev {_abstained(news_report.subset(answerable=False))}")
     lines.append(f"PIAF with own paragraph left out {_abstained(piaf_out.outcomes)}")
     if off_topic:
         lines.append(f"PIAF asked of the seed and the ten pages {_abstained(off_topic.outcomes)}")
     threshold = seed.settings.abstain_threshold
     print(f"\nunanswerable, abstained: {'; '.join(lines)} (abstain_threshold {threshold:.2f})")
     answerable = seed_report.subset() + piaf_report.subset()  # the crowd's would count twice
-    print(f"answerable answered: {sum(o.answered for o in answerable)}/{len(answerable)}")
+    print(f"answerable answered: {sum(o.answered for o in answerable)}/{len(answerable)}", end="")
+    news = news_report.subset()
+    print(f"; news-qa-dev answerable abstained: {sum(not o.answered for o in news)}/{len(news)}")
     sure = seed.settings.sure_threshold
     unsure = [f"answerable {_unsure(answerable, sure)}"]
     unsure.append(f"PIAF left out {_unsure(piaf_out.outcomes, sure)}")

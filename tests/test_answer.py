@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from helpers import DATA
 
-from qa.answer import ScoredSentence, _answer_spans, _soft_anchor_positions, short_answer
 from qa.errors import BadQuestion
 from qa.lexical import terms
 from qa.pipeline import QAEngine
@@ -26,14 +25,18 @@ from qa.qtype import (
     PLACE,
     SHARE,
     TIME,
+    answer_spans,
     measured_spans,
     question_measure,
+    question_names,
     question_type,
     typed_spans,
 )
 from qa.records import Article
 from qa.retrieve import Query
+from qa.scorer import ScoredSentence
 from qa.settings import Settings
+from qa.short import _soft_anchor_positions, short_answer
 from qa.store import SentenceRow
 
 SEED_QA = json.loads((DATA / "seed-qa-dev.json").read_text())["questions"]
@@ -112,8 +115,8 @@ def test_time_spans_read_hours_in_words(sentence: str, times: list[str]) -> None
 
 
 def test_a_duration_stays_a_number_but_the_parts_of_a_time_do_not() -> None:
-    assert [s.text for s in _answer_spans("Le vol dure 16 heures.", NUMBER, set())] == ["16 heures"]
-    assert [s.text for s in _answer_spans("Ils se voient à 11H00 GMT, à sept.", NUMBER, set())] == [
+    assert [s.text for s in answer_spans("Le vol dure 16 heures.", NUMBER, set())] == ["16 heures"]
+    assert [s.text for s in answer_spans("Ils se voient à 11H00 GMT, à sept.", NUMBER, set())] == [
         "sept"
     ]
 
@@ -190,7 +193,7 @@ def test_date_spans(sentence: str, dates: list[str]) -> None:
     found = typed_spans(sentence, DATE)
     assert [s.text for s in found] == dates
     # ...and their numbers are no counts
-    assert _answer_spans(sentence, NUMBER, set()) == []
+    assert answer_spans(sentence, NUMBER, set()) == []
 
 
 def test_typed_spans_find_dates_numbers_and_names() -> None:
@@ -306,7 +309,16 @@ def _short(question: str, sentence: str) -> str | None:
     """The short answer of `sentence`, cited for `question` (French)."""
     article = Article("a", "Titre", sentence, "fr")
     best = ScoredSentence(SentenceRow(0, "a", 0, 0, len(sentence), False), article, 1.0, ())
-    query = Query(question, "fr", np.zeros(1, dtype=np.float32), tuple(terms(question, "fr")), {})
+    query = Query(
+        question,
+        "fr",
+        np.zeros(1, dtype=np.float32),
+        tuple(terms(question, "fr")),
+        {},
+        kind=question_type(question),
+        measure=question_measure(question),
+        named=tuple(frozenset(n) for n in question_names(question)),
+    )
     found = short_answer(best, query)
     return found.text if found else None
 

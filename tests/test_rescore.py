@@ -1,6 +1,6 @@
 """The second sentence encoder (qa.settings `rescore_model`): multilingual-e5-small
-re-scores the candidate sentences when the first pass, on USE, is unsure which
-one answers. The index records that encoder and keeps its sentence vectors;
+reads every question: its nearest sentences widen the candidates and its
+cosine is a feature of each. The index records that encoder and keeps its sentence vectors;
 every later use follows the index."""
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import pytest
 from helpers import ENGLISH_ARTICLE, FRENCH_ARTICLE, GLACIER_ARTICLE, encoder, titled
 
 from qa import indexing
-from qa.answer import FEATURES, RESCORING
 from qa.embed import E5_NAME, USE_NAME, E5Encoder, Encoder, load_encoder, load_rescorer
 from qa.errors import EncoderMismatch, IndexMismatch
+from qa.features import FEATURES
 from qa.pipeline import QAEngine
+from qa.scorer import AnswerWeights
 from qa.settings import Settings
 from qa.store import RESCORE_NPY, IndexReader
 
@@ -106,28 +107,45 @@ def test_default_build_keeps_e5_sentence_vectors(tmp_path: Path, e5: Encoder) ->
     reader.close()
     engine = QAEngine.load(settings)
     assert engine.rescorer is not None and engine.rescorer.name == E5_NAME
-    assert engine.tuning.rescoring == RESCORING[E5_NAME]
+    assert engine.tuning.rescoring == AnswerWeights.trained(second_encoder=True)
     answer = engine.ask(LANTERNS)
     assert answer.answered and "trois cents lanternes" in (answer.answer or "")
     answer = engine.ask(BEES)
     assert answer.answered and "Dr. Ellis" in (answer.answer or "")
 
 
-def test_second_encoder_is_asked_only_on_close_calls(tmp_path: Path, e5: Encoder) -> None:
-    index, _ = build(tmp_path)
+def test_second_encoder_reads_every_question(tmp_path: Path, e5: Encoder) -> None:
+    index, settings = build(tmp_path)
     rescore = FEATURES.index("rescore")
-    for margin, asked in ((1e9, True), (1e-9, False)):
-        counting = Counting(e5)
-        settings = Settings(index_dir=str(index), rescore_margin=margin)
-        engine = QAEngine(index, encoder(), settings, rescorer=counting)
-        ranking = engine.rank(LANTERNS, 5)
-        assert ranking.rescored is asked and counting.questions == int(asked)
-        cosines = [s.features[rescore] for s in ranking.scored]
-        assert all(c != 0 for c in cosines) if asked else all(c == 0 for c in cosines)
-        answer = engine.ask(LANTERNS)
-        assert answer.answered and "trois cents lanternes" in (answer.answer or "")
-        # both passes score on one scale: 0 is where they abstain
-        assert answer.citations[0].score >= 0
+    counting = Counting(e5)
+    engine = QAEngine(index, encoder(), settings, rescorer=counting)
+    ranking = engine.rank(LANTERNS, 5)
+    assert ranking.rescored and counting.questions == 1
+    assert all(s.features[rescore] != 0 for s in ranking.scored)
+    # the passages of its nearest sentences are read, whatever their rank
+    near = engine.reader.rescore_sentences(e5.encode_queries([LANTERNS])[0], 3)
+    held = set(engine.reader.chunks_holding([r for r, _ in near]))
+    assert held <= {c.chunk.row for c in ranking.chunks}
+    answer = engine.ask(LANTERNS)
+    assert answer.answered and "trois cents lanternes" in (answer.answer or "")
+    assert answer.citations[0].score >= 0  # 0 is where the service abstains
+
+
+def test_nearest_sentences_by_the_second_encoder(tmp_path: Path, e5: Encoder) -> None:
+    index, _ = build(tmp_path)
+    reader = IndexReader(index)
+    assert reader.rescore_vectors is not None
+    question = e5.encode_queries([LANTERNS])[0]
+    near = reader.rescore_sentences(question, 4)
+    cosines = np.asarray(reader.rescore_vectors, dtype=np.float32) @ question
+    assert [r for r, _ in near] == list(np.argsort(-cosines)[:4])
+    assert np.allclose([c for _, c in near], np.sort(cosines)[::-1][:4], atol=1e-6)
+    sentence = reader.sentences([near[0][0]])[near[0][0]]
+    for row in reader.chunks_holding([sentence.row]):
+        chunk = reader.chunks([row])[row]
+        assert chunk.article_id == sentence.article_id
+        assert chunk.first_sentence <= sentence.idx <= chunk.last_sentence
+    reader.close()
 
 
 def test_build_without_second_encoder(tmp_path: Path) -> None:
@@ -245,5 +263,5 @@ def test_reload_follows_a_rebuild_with_another_second_encoder(tmp_path: Path) ->
     indexing.build(corpus, index, engine.encoder, Settings(index_dir=str(index)))
     assert engine.reload_if_changed()
     assert engine.rescorer is not None and engine.rescorer.name == E5_NAME
-    assert engine.tuning.rescoring == RESCORING[E5_NAME]
+    assert engine.tuning.rescoring == AnswerWeights.trained(second_encoder=True)
     assert engine.ask(BEES).answered
