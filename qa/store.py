@@ -783,7 +783,8 @@ class IndexReader:
     def rescore_sentences(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(sentence row, cosine) of the k sentences nearest to `vector` by the
         second encoder, best first; none when the index has no second encoder.
-        Exhaustive, in blocks: exact, and ~1 ms per 100k sentences."""
+        Exhaustive, in blocks: exact, but ~10 ms per 100k sentences on one core,
+        so past about 100k sentences it wants an ANN index (docs/scaling.md)."""
         if self.rescore_vectors is None or k <= 0:
             return []
         n = len(self.rescore_vectors)

@@ -6,7 +6,7 @@
 
 Starts serve.py on a free port (by default over the seed corpus, built into a
 temporary folder; with --piaf over PIAF's 185 paragraphs, asked its 934
-questions, a fifth of which are close calls for the second sentence encoder)
+questions)
 and warms it up. Then --clients threads, each on its own
 keep-alive connection, POST /ask with the seed dev questions, in two runs of
 --seconds each:

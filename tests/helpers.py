@@ -247,3 +247,15 @@ def run_with_tty_stderr(
         if proc.stdout:
             proc.stdout.close()
     return code, out, seen.decode(errors="replace").replace("\r\n", "\n")
+
+
+def garble_sqlite_pages(build: Path) -> str:
+    """Garbage inside the store's pages after the schema, same size: the header
+    and the row counts still read; only the requests that touch them would
+    fail (/health said ok while every /ask was a 500)."""
+    path = build / "store.sqlite"
+    data = bytearray(path.read_bytes())
+    for page in range(4096 * 3, len(data), 4096):
+        data[page + 100 : page + 400] = os.urandom(300)
+    path.write_bytes(bytes(data))
+    return "store.sqlite"

@@ -23,7 +23,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import ENGLISH_ARTICLE, GLACIER_ARTICLE, PYTHON, ROOT, SCRIPTS, script_env
+from helpers import (
+    ENGLISH_ARTICLE,
+    GLACIER_ARTICLE,
+    PYTHON,
+    ROOT,
+    SCRIPTS,
+    garble_sqlite_pages,
+    script_env,
+)
 from test_workers import ServeProcess, dev_questions
 
 from qa import indexing
@@ -44,16 +52,6 @@ def _garbage_sqlite(build: Path) -> str:
     """Same size, so only opening it can tell."""
     path = build / "store.sqlite"
     path.write_bytes(os.urandom(path.stat().st_size))
-    return "store.sqlite"
-
-
-def _garbage_sqlite_pages(build: Path) -> str:
-    """Same size, header and row counts intact: /health said ok, every /ask was a 500."""
-    path = build / "store.sqlite"
-    data = bytearray(path.read_bytes())
-    for page in range(4096 * 3, len(data), 4096):
-        data[page + 100 : page + 400] = os.urandom(300)
-    path.write_bytes(bytes(data))
     return "store.sqlite"
 
 
@@ -116,7 +114,7 @@ def _build_folder_gone(build: Path) -> str:
     [
         (_truncate_faiss, 3),
         (_garbage_sqlite, 3),
-        (_garbage_sqlite_pages, 3),
+        (garble_sqlite_pages, 3),
         (_nan_in_chunk_vectors, 3),
         (_garbage_sqlite_header, 3),
         (_delete_meta, 3),

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import DATA, FRENCH_ARTICLE, SCRIPTS, encoder
+from helpers import DATA, FRENCH_ARTICLE, SCRIPTS, encoder, garble_sqlite_pages
 
 from qa import indexing, integrity
 from qa import store as store_module
@@ -84,17 +84,6 @@ def test_a_large_file_is_digested_over_samples(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- damage found at load
 
 
-def _sqlite_pages_damaged(build: Path) -> str:
-    """Garbage inside the pages after the schema, same size: the header and
-    the row counts still read, only the requests that touch them would fail."""
-    path = build / "store.sqlite"
-    data = bytearray(path.read_bytes())
-    for page in range(4096 * 3, len(data), 4096):
-        data[page + 100 : page + 400] = os.urandom(300)
-    path.write_bytes(bytes(data))
-    return "store.sqlite"
-
-
 def _nan_in_chunk_vectors(build: Path) -> str:
     path = build / "chunks.npy"
     vectors = np.load(path)
@@ -111,7 +100,7 @@ def _infinity_in_sentence_vectors(build: Path) -> str:
     return "sentences.npy"
 
 
-DAMAGE = [_sqlite_pages_damaged, _nan_in_chunk_vectors, _infinity_in_sentence_vectors]
+DAMAGE = [garble_sqlite_pages, _nan_in_chunk_vectors, _infinity_in_sentence_vectors]
 
 
 @pytest.mark.parametrize("digests", [True, False], ids=["digests", "earlier-build"])
