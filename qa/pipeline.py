@@ -229,25 +229,22 @@ class QAEngine:
             named=tuple(frozenset(n) for n in question_names(question)),
         )
         read = max(top_k, tuning.answer.read_chunks)
-        # The second encoder reads every question: its sentence search brings
+        chunks = retrieve_chunks(reader, query, read, tuning.retrieval, exclude)
+        scored = score_sentences(candidates(reader, query, chunks, tuning.retrieval), tuning.answer)
+        # When the first pass is unsure (a low best score, or a close call),
+        # the second encoder reads the question: its sentence search brings
         # the passages of its nearest sentences in (paraphrases that share no
-        # word with the question, and that USE's passage vectors miss), and
-        # its cosine is a feature of every candidate.
+        # word with the question, which USE's passage vectors miss), and its
+        # cosine joins every candidate's features, scored by its own weights.
         second, rescorer = tuning.rescoring, served.rescorer
-        asked = bool(second and rescorer)
-        also: list[int] = []
-        if asked:
-            second_vector = rescorer.encode_queries([question])[0]  # type: ignore[union-attr]
-            near = reader.rescore_sentences(second_vector, SECOND_SENTENCES)
+        rescored = bool(second and rescorer and tuning.answer.unsure(scored))
+        if rescored:
+            vector = rescorer.encode_queries([question])[0]  # type: ignore[union-attr]
+            near = reader.rescore_sentences(vector, SECOND_SENTENCES)
             also = reader.chunks_holding([r for r, _ in near])
-        chunks = retrieve_chunks(reader, query, read, tuning.retrieval, exclude, also)
-        found = candidates(reader, query, chunks, tuning.retrieval)
-        if asked:
-            found = found.rescored(reader, second_vector)
+            chunks = retrieve_chunks(reader, query, read, tuning.retrieval, exclude, also)
+            found = candidates(reader, query, chunks, tuning.retrieval).rescored(reader, vector)
             scored = score_sentences(found, second)  # type: ignore[arg-type]
-        else:
-            scored = score_sentences(found, tuning.answer)
-        rescored = asked
         return Ranking(reader, query, chunks, scored, rescored)
 
     def answers(self, ranking: Ranking) -> bool:

@@ -35,13 +35,32 @@ class AnswerWeights:
     weights: tuple[tuple[str, float], ...]
     abstain_below: float
     read_chunks: int = 8  # passages whose sentences are read
+    # First pass only: the second encoder is asked when the best sentence's
+    # score (its margin over the threshold) is under `unsure_below`, or when
+    # it leads the next by under `close_below` (trained: scripts/train.py).
+    unsure_below: float = float("inf")
+    close_below: float = float("inf")
 
     @classmethod
     def trained(cls, second_encoder: bool, path: Path = MODEL_FILE) -> AnswerWeights:
         """The trained weights for an index with (or without) a second encoder."""
         model = load_model(path)
         part = model["second" if second_encoder else "first"]
-        return cls(tuple(part["weights"].items()), float(part["abstain_below"]))
+        ask = part.get("ask_second", {})
+        return cls(
+            tuple(part["weights"].items()),
+            float(part["abstain_below"]),
+            unsure_below=float(ask.get("unsure_below", "inf")),
+            close_below=float(ask.get("close_below", "inf")),
+        )
+
+    def unsure(self, scored: list[ScoredSentence]) -> bool:
+        """Whether these weights' ranking should be put to the second encoder."""
+        if len(scored) < 2:
+            return True
+        return scored[0].score < self.unsure_below or (
+            scored[0].score - scored[1].score < self.close_below
+        )
 
     def vector(self) -> np.ndarray:
         """The weights in FEATURES order; a feature not named weighs 0."""

@@ -23,9 +23,9 @@ class Settings:
     )
     rescore_model: str = _setting(
         "multilingual-e5-small-q4",
-        "Second encoder of the sentences, asked about every question: its nearest "
-        "sentences widen the candidates and its cosine is a feature of each: "
-        "'multilingual-e5-small-q4' (offline, multilingual; ~10-15 ms a question on one "
+        "Second encoder of the sentences, asked when the first pass is unsure: its "
+        "nearest sentences widen the candidates and its cosine is a feature of each: "
+        "'multilingual-e5-small-q4' (offline, multilingual; 10-30 ms a question on one "
         "core and ~7x the encoding time of a build), 'none', or any name `model` accepts "
         "(then retrain the answer model with scripts/train.py).",
     )

@@ -67,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         "abstains on readers' questions that are answered)",
     )
     parser.add_argument(
+        "--second-share",
+        type=float,
+        default=0.5,
+        help="share of training questions the first pass puts to the second encoder",
+    )
+    parser.add_argument(
         "--articles",
         type=int,
         default=0,
@@ -149,6 +155,27 @@ def main(argv: list[str] | None = None) -> int:
             "weights": {f: round(float(v), 4) for f, v in zip(FEATURES, w, strict=True) if v},
             "abstain_below": round(below, 4),
         }
+    # The first pass asks the second encoder about the questions it is least
+    # sure of: the lowest best scores and the closest calls, --second-share
+    # of the training questions in all (the second encoder costs 10-30 ms a
+    # question on one core, by length: asking it about every question halves
+    # what a server answers a second).
+    first = tr.fit_listwise(examples, without, len(FEATURES))
+    first_below = float(scorers["first"]["abstain_below"])  # type: ignore[arg-type]
+    ranked = [e for e in examples if e.answerable and len(e.labels) > 1]
+    margins = tr.best_scores(ranked, first) - first_below
+    leads = np.array([np.subtract(*np.sort(e.features @ first)[::-1][:2]) for e in ranked])
+    for q in np.linspace(0.0, 1.0, 201):
+        unsure, close = np.quantile(margins, q), np.quantile(leads, q)
+        if np.mean((margins < unsure) | (leads < close)) >= args.second_share:
+            break
+    scorers["first"]["ask_second"] = {
+        "unsure_below": round(float(unsure), 4),
+        "close_below": round(float(close), 4),
+    }
+    figures["second encoder asked, training questions"] = round(
+        float(np.mean((margins < unsure) | (leads < close))), 4
+    )
     for key, value in figures.items():
         print(f"{key}: {value}")
     model = {

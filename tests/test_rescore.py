@@ -1,11 +1,13 @@
 """The second sentence encoder (qa.settings `rescore_model`): multilingual-e5-small
-reads every question: its nearest sentences widen the candidates and its
-cosine is a feature of each. The index records that encoder and keeps its sentence vectors;
-every later use follows the index."""
+reads the questions the first pass (on USE) is unsure of: its nearest
+sentences widen the candidates and its cosine is a feature of each. The
+index records that encoder and keeps its sentence vectors; every later use
+follows the index."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ from qa import indexing
 from qa.embed import E5_NAME, USE_NAME, E5Encoder, Encoder, load_encoder, load_rescorer
 from qa.errors import EncoderMismatch, IndexMismatch
 from qa.features import FEATURES
-from qa.pipeline import QAEngine
+from qa.pipeline import QAEngine, Tuning
 from qa.scorer import AnswerWeights
 from qa.settings import Settings
 from qa.store import RESCORE_NPY, IndexReader
@@ -114,21 +116,33 @@ def test_default_build_keeps_e5_sentence_vectors(tmp_path: Path, e5: Encoder) ->
     assert answer.answered and "Dr. Ellis" in (answer.answer or "")
 
 
-def test_second_encoder_reads_every_question(tmp_path: Path, e5: Encoder) -> None:
+@pytest.mark.parametrize("unsure", [True, False])
+def test_second_encoder_reads_the_questions_the_first_pass_is_unsure_of(
+    tmp_path: Path, e5: Encoder, unsure: bool
+) -> None:
     index, settings = build(tmp_path)
     rescore = FEATURES.index("rescore")
+    trained = Tuning(
+        AnswerWeights.trained(second_encoder=False),
+        rescoring=AnswerWeights.trained(second_encoder=True),
+    )
+    # Thresholds that make every first pass unsure, or none.
+    limit = float("inf") if unsure else float("-inf")
+    first = replace(trained.answer, unsure_below=limit, close_below=limit)
     counting = Counting(e5)
-    engine = QAEngine(index, encoder(), settings, rescorer=counting)
+    engine = QAEngine(index, encoder(), settings, replace(trained, answer=first), rescorer=counting)
     ranking = engine.rank(LANTERNS, 5)
-    assert ranking.rescored and counting.questions == 1
-    assert all(s.features[rescore] != 0 for s in ranking.scored)
-    # the passages of its nearest sentences are read, whatever their rank
-    near = engine.reader.rescore_sentences(e5.encode_queries([LANTERNS])[0], 3)
-    held = set(engine.reader.chunks_holding([r for r, _ in near]))
-    assert held <= {c.chunk.row for c in ranking.chunks}
+    assert ranking.rescored is unsure and counting.questions == int(unsure)
+    cosines = [s.features[rescore] for s in ranking.scored]
+    assert all(c != 0 for c in cosines) if unsure else all(c == 0 for c in cosines)
+    if unsure:
+        # the passages of its nearest sentences are read, whatever their rank
+        near = engine.reader.rescore_sentences(e5.encode_queries([LANTERNS])[0], 3)
+        held = set(engine.reader.chunks_holding([r for r, _ in near]))
+        assert held <= {c.chunk.row for c in ranking.chunks}
     answer = engine.ask(LANTERNS)
     assert answer.answered and "trois cents lanternes" in (answer.answer or "")
-    assert answer.citations[0].score >= 0  # 0 is where the service abstains
+    assert answer.citations[0].score >= 0  # both passes: 0 is where they abstain
 
 
 def test_nearest_sentences_by_the_second_encoder(tmp_path: Path, e5: Encoder) -> None:
