@@ -122,7 +122,7 @@ def load_squad(path: Path, lang: str, prefix: str) -> tuple[list[Article], list[
             text = normalize(para["context"]).strip()
             articles.append(
                 Article(
-                    article_id, f"{doc['title']}", text, lang, source=f"{path}#{doc['title']}/{n}"
+                    article_id, f"{doc['title']}", text, lang, origin=f"{path}#{doc['title']}/{n}"
                 )
             )
             for qa in para["qas"]:

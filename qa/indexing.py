@@ -93,7 +93,7 @@ def index_articles(
     for article in articles:
         sentences = split_sentences(article.text)
         if not sentences:
-            source = article.source or article.id
+            source = article.origin or article.id
             skipped.append(ArticleEmpty(f"{source}: no sentence in the cleaned text."))
             continue
         parts.append(
@@ -337,11 +337,11 @@ def _same_as_stored(old: IndexReader, article: Article) -> bool:
 def _replaced_by(old: IndexReader, fresh: list[Article]) -> set[str]:
     """Ids of stored articles that a new one replaces: same id with other text,
     or the same source file or URL."""
-    keys = {k for a in fresh for k in (a.source, a.url) if k}
+    keys = {k for a in fresh for k in (a.origin, a.url) if k}
     replaced = {a.id for a in fresh if old.article(a.id) is not None}
-    for row in old.db.execute("SELECT id, source, url FROM articles"):
-        if row[1] in keys or row[2] in keys:
-            replaced.add(row[0])
+    for article_id, origin, url in old.article_keys():
+        if origin in keys or url in keys:
+            replaced.add(article_id)
     return replaced
 
 

@@ -66,7 +66,7 @@ def _article(cleaned: Cleaned, source: str, given: dict[str, Any] | None = None)
         lang=_str(given.get("lang")) or detect_language(text),
         url=_str(given.get("url")) or cleaned.url,
         date=_str(given.get("date")) or cleaned.date,
-        source=source,
+        origin=source,
         credit=cleaned.credit,
     )
 

@@ -19,9 +19,11 @@ class Article:
     text: str
     lang: str
     url: str | None = None
-    date: str | None = None
-    source: str | None = None  # file it came from, for messages only
+    date: str | None = None  # publication date, YYYY-MM-DD
+    origin: str | None = None  # the file (and record) it came from, for messages only
     credit: str | None = None  # e.g. "agences et rédaction": metadata, never answered
+    source: str | None = None  # the outlet that published it, e.g. "Le Monde"
+    author: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Citation:
     start: int
     end: int
     score: float
+    date: str | None = None  # the article's publication date, YYYY-MM-DD
+    source: str | None = None  # the article's outlet
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,8 @@ def citations(scored: list[ScoredSentence], limit: int = 3) -> list[Citation]:
                 start=s.sentence.start,
                 end=s.sentence.end,
                 score=round(s.score, 4),
+                date=s.article.date,
+                source=s.article.source,
             )
         )
     return out

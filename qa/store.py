@@ -107,10 +107,24 @@ HNSW_EF_SEARCH = 128
 HNSW_EF_CONSTRUCTION = 80
 HNSW_TRAIN_SIZE = 100_000  # rows that fit the scalar quantiser's ranges
 
+# The articles table's columns, in `Article`'s field order.
+ARTICLE_FIELDS = (
+    "id",
+    "title",
+    "text",
+    "lang",
+    "url",
+    "date",
+    "origin",
+    "credit",
+    "source",
+    "author",
+)
+
 SCHEMA = """
 CREATE TABLE articles (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, lang TEXT NOT NULL,
-    url TEXT, date TEXT, source TEXT, credit TEXT
+    url TEXT, date TEXT, origin TEXT, credit TEXT, source TEXT, author TEXT
 );
 CREATE TABLE chunks (
     row INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE, article_id TEXT NOT NULL,
@@ -387,7 +401,7 @@ def _row_owner(name: str, row: int, items: Sequence[IndexedArticle], vocabulary:
             else [s.text for s in item.sentences]
         )
         if row < len(texts):
-            source = item.article.source or item.article.id
+            source = item.article.origin or item.article.id
             return f"{source}: {' '.join(texts[row].split()[:12])!r}"
         row -= len(texts)
     return f"row {row} of {name}"
@@ -475,8 +489,19 @@ def _fill_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocabu
         for item in items:
             a = item.article
             db.execute(
-                "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (a.id, a.title, a.text, a.lang, a.url, a.date, a.source, a.credit),
+                "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    a.id,
+                    a.title,
+                    a.text,
+                    a.lang,
+                    a.url,
+                    a.date,
+                    a.origin,
+                    a.credit,
+                    a.source,
+                    a.author,
+                ),
             )
             for idx, (s, terms) in enumerate(zip(item.sentences, item.sentence_terms, strict=True)):
                 db.execute(
@@ -893,8 +918,7 @@ class IndexReader:
 
     def article(self, article_id: str) -> Article | None:
         row = self.db.execute(
-            "SELECT id, title, text, lang, url, date, source, credit FROM articles WHERE id = ?",
-            (article_id,),
+            f"SELECT {self._article_columns} FROM articles WHERE id = ?", (article_id,)
         ).fetchone()
         return Article(*row) if row else None
 
@@ -939,18 +963,37 @@ class IndexReader:
         if not unique:
             return {}
         rows = self.db.execute(
-            "SELECT id, title, text, lang, url, date, source, credit FROM articles "
+            f"SELECT {self._article_columns} FROM articles "
             f"WHERE id IN ({','.join('?' * len(unique))})",
             unique,
         ).fetchall()
         return {r[0]: Article(*r) for r in rows}
 
+    def article_keys(self) -> list[tuple[str, str | None, str | None]]:
+        """(id, origin, url) of every article: what a new article may replace."""
+        columns = self._article_columns.split(", ")
+        picked = ", ".join(columns[ARTICLE_FIELDS.index(n)] for n in ("id", "origin", "url"))
+        return [tuple(r) for r in self.db.execute(f"SELECT {picked} FROM articles")]
+
     def article_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM articles ORDER BY rowid")]
 
     def list_articles(self) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT id, title, url, lang, date FROM articles ORDER BY rowid")
-        return [dict(zip(("id", "title", "url", "lang", "date"), r, strict=True)) for r in rows]
+        names = ("id", "title", "url", "lang", "date", "source", "author")
+        columns = self._article_columns.split(", ")
+        picked = ", ".join(columns[ARTICLE_FIELDS.index(n)] for n in names)
+        rows = self.db.execute(f"SELECT {picked} FROM articles ORDER BY rowid")
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    @functools.cached_property
+    def _article_columns(self) -> str:
+        """The SELECT list for `Article(*row)`. Builds made before articles had
+        an outlet and an author named their file `source`: read as the origin."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(articles)")}
+        if "origin" in have:
+            return ", ".join(ARTICLE_FIELDS)
+        old = {"origin": "source", "source": "NULL", "author": "NULL"}
+        return ", ".join(old.get(name, name) for name in ARTICLE_FIELDS)
 
     def article_sentences(self, article_id: str) -> list[SentenceRow]:
         return self.sentences_of(article_id, 0, 1 << 30)

@@ -71,7 +71,7 @@ def test_txt_seed() -> None:
     assert article.title == SEED_TITLE
     assert article.lang == "fr"
     assert article.id == content_id(article.text)
-    assert article.source == str(SEED)
+    assert article.origin == str(SEED)
     assert "de la campagne militaire, selon la même source." in article.text
     for chrome in ("noscript", "Please Wait", "folder_open", "AJOUTER AUX FAVORIS", "Comments"):
         assert chrome not in article.text
@@ -103,7 +103,7 @@ def test_html_dev_pages() -> None:
     assert len(articles) == 10
     assert len({a.id for a in articles}) == 10
     assert all(a.title and a.text.strip() and a.lang == "fr" for a in articles)
-    by_name = {Path(a.source or "").name: a for a in articles}
+    by_name = {Path(a.origin or "").name: a for a in articles}
     ledevoir = by_name["ledevoir.com.trottinettes.html"]
     assert ledevoir.title == "La fin des trottinettes en libre-service à Montréal"
     assert ledevoir.url and ledevoir.url.startswith("https://www.ledevoir.com/")
@@ -119,7 +119,7 @@ def test_json_object_keeps_every_field(tmp_path: Path) -> None:
         "en",
     )
     assert article.text == RECORD["text"]
-    assert article.source == str(tmp_path / "bees.json")
+    assert article.origin == str(tmp_path / "bees.json")
 
 
 def test_json_list(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_json_list(tmp_path: Path) -> None:
     articles, errors = read_file(path)
     assert errors == []
     assert [a.id for a in articles] == ["bees-2024", content_id(FRENCH_ARTICLE.strip())]
-    assert [a.source for a in articles] == [f"{path}[0]", f"{path}[1]"]
+    assert [a.origin for a in articles] == [f"{path}[0]", f"{path}[1]"]
     assert articles[1].lang == "fr"
 
 
@@ -142,8 +142,8 @@ def test_jsonl_only_text_required(tmp_path: Path) -> None:
     assert first.lang == "en"
     assert first.title.startswith("Beekeepers of Lincolnshire")
     assert (first.url, first.date) == (None, None)
-    assert first.source == f"{path}:1"
-    assert second.id == "bees-2024" and second.source == f"{path}:3"
+    assert first.origin == f"{path}:1"
+    assert second.id == "bees-2024" and second.origin == f"{path}:3"
 
 
 def test_jsonl_bad_line_reported_others_read(tmp_path: Path) -> None:
@@ -270,7 +270,7 @@ def test_read_files_keeps_going(tmp_path: Path) -> None:
     bad = write(tmp_path / "bad.json", "{")
     mixed = write(tmp_path / "m.jsonl", '{"text": "The mayor spoke on Monday."}\n[1]\n')
     articles, errors = read_files([good, empty, binary, bad, mixed])
-    assert [a.source for a in articles] == [str(good), f"{mixed}:1"]
+    assert [a.origin for a in articles] == [str(good), f"{mixed}:1"]
     assert [type(e) for e in errors] == [ArticleEmpty, UnknownFormat, InvalidRecord, InvalidRecord]
     assert [str(e).split(":")[0] for e in errors] == [str(empty), str(binary), str(bad), str(mixed)]
 

@@ -207,6 +207,8 @@ def article(article_id: str) -> Response:
             "url": found.url,
             "lang": found.lang,
             "date": found.date,
+            "source": found.source,
+            "author": found.author,
             "text": found.text,
             "sentences": sentences,
         }

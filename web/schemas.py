@@ -236,6 +236,8 @@ class Citation(Closed):
     start: Offset
     end: Offset
     score: float = Field(description="margin over the calibrated abstention threshold")
+    date: str | None = Field(description="the article's publication date, YYYY-MM-DD")
+    source: str | None = Field(description="the outlet that published the article")
 
 
 class Passage(Closed):
@@ -295,7 +297,9 @@ class ArticleSummary(Closed):
     title: str
     url: str | None
     lang: str
-    date: str | None
+    date: str | None = Field(description="publication date, YYYY-MM-DD")
+    source: str | None = Field(description="the outlet that published it")
+    author: str | None
 
 
 class ArticleList(Closed):
