@@ -68,6 +68,7 @@ def _article(cleaned: Cleaned, source: str, given: dict[str, Any] | None = None)
         date=_str(given.get("date")) or cleaned.date,
         origin=source,
         credit=cleaned.credit,
+        source=_str(given.get("source")),
     )
 
 

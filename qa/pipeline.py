@@ -14,6 +14,7 @@ import numpy as np
 from .embed import Encoder, clip_query, load_encoder, load_rescorer
 from .errors import BadQuestion, QAError
 from .features import ANSWER_TYPE, candidates
+from .filters import ArticleFilter
 from .lang import detect_language
 from .lexical import content_words, name_stems, terms
 from .qtype import NUMBER, question_measure, question_names, question_type
@@ -27,6 +28,12 @@ from .store import IndexReader, current_build_id
 log = logging.getLogger(__name__)
 OUTSIDE_WORDS_CACHED = 50_000  # vectors of question words not in the index, kept
 SECOND_SENTENCES = 10  # the second encoder's nearest sentences, whose passages are read
+# Sentences whose scores are within this share of the answer model's scale (its
+# abstention threshold, in the units of the raw score) answer equally well:
+# among them the newest article's comes first. 5% is 0.32 with the first-pass
+# weights, under a third of the trained "close call" margin (close_below, 1.03)
+# at which the second encoder is asked to decide between two sentences.
+TIE_SHARE = 0.05
 
 MESSAGES = {
     "fr": {
@@ -34,12 +41,14 @@ MESSAGES = {
         "unsure": "Réponse incertaine, d'après « {title} » :",
         "abstain": "Je ne trouve pas la réponse à cette question dans les articles.",
         "empty": "L'index ne contient aucun article.",
+        "filtered": "Aucun article indexé ne correspond à ces dates ou à ces sources.",
     },
     "en": {
         "answered": "According to “{title}”:",
         "unsure": "Not sure, but according to “{title}”:",
         "abstain": "I could not find the answer to this question in the articles.",
         "empty": "The index holds no article.",
+        "filtered": "No indexed article matches these dates or sources.",
     },
 }
 
@@ -53,6 +62,8 @@ class Ranking:
     chunks: list[ScoredChunk]
     scored: list[ScoredSentence]
     rescored: bool  # the second encoder was asked
+    weights: AnswerWeights  # what scored `scored`
+    allowed: frozenset[str] | None = None  # the articles a filter let through, if any
 
 
 @dataclass(frozen=True)
@@ -186,14 +197,22 @@ class QAEngine:
             raise BadQuestion(f"top_k must be an integer from 1 to {self.settings.max_top_k}.")
         return question, top_k
 
-    def rank(self, question: str, top_k: int, exclude: frozenset[str] = frozenset()) -> Ranking:
+    def rank(
+        self,
+        question: str,
+        top_k: int,
+        exclude: frozenset[str] = frozenset(),
+        only: ArticleFilter | None = None,
+    ) -> Ranking:
         """Retrieve passages and score their sentences, best first.
 
         `exclude` hides articles (evaluation uses it to ask a question whose
-        article is absent, the hard case for abstention).
+        article is absent, the hard case for abstention); `only`, when
+        active, keeps the articles it matches.
         """
         served = self._served
         reader, tuning = served.reader, served.tuning
+        allowed = only.allowed(reader) if only is not None and only.active else None
         # What is read of a question is bounded, so is its cost: the encoder's
         # first MAX_QUERY_TOKENS tokens (qa/embed.py), words and terms included.
         question = clip_query(self.encoder, question)
@@ -229,7 +248,7 @@ class QAEngine:
             named=tuple(frozenset(n) for n in question_names(question)),
         )
         read = max(top_k, tuning.answer.read_chunks)
-        chunks = retrieve_chunks(reader, query, read, tuning.retrieval, exclude)
+        chunks = retrieve_chunks(reader, query, read, tuning.retrieval, exclude, only=allowed)
         scored = score_sentences(candidates(reader, query, chunks, tuning.retrieval), tuning.answer)
         # When the first pass is unsure (a low best score, or a close call),
         # the second encoder reads the question: its sentence search brings
@@ -242,10 +261,13 @@ class QAEngine:
             vector = rescorer.encode_queries([question])[0]  # type: ignore[union-attr]
             near = reader.rescore_sentences(vector, SECOND_SENTENCES)
             also = reader.chunks_holding([r for r, _ in near])
-            chunks = retrieve_chunks(reader, query, read, tuning.retrieval, exclude, also)
+            chunks = retrieve_chunks(
+                reader, query, read, tuning.retrieval, exclude, also, only=allowed
+            )
             found = candidates(reader, query, chunks, tuning.retrieval).rescored(reader, vector)
             scored = score_sentences(found, second)  # type: ignore[arg-type]
-        return Ranking(reader, query, chunks, scored, rescored)
+        weights = second if rescored and second else tuning.answer
+        return Ranking(reader, query, chunks, scored, rescored, weights, allowed)
 
     def answers(self, ranking: Ranking) -> bool:
         """Whether the best sentence answers: it scores at least the abstention
@@ -255,20 +277,44 @@ class QAEngine:
         places are not (a third of PIAF's right answers to "qui"/"où"
         questions hold none that the patterns see), so for those the
         "answer_type" feature weighs in the score instead."""
-        if not ranking.scored or ranking.scored[0].score < self.settings.abstain_threshold:
+        return bool(ranking.scored) and self._answers(ranking.scored[0], ranking.query)
+
+    def _answers(self, best: ScoredSentence, query: Query) -> bool:
+        if best.score < self.settings.abstain_threshold:
             return False
-        best = ranking.scored[0]
-        return ranking.query.kind != NUMBER or best.features[ANSWER_TYPE] > 0
+        return query.kind != NUMBER or best.features[ANSWER_TYPE] > 0
 
-    def ask(self, question: object, top_k: object = None) -> Answer:
-        """Answer one question: the best sentence verbatim with its citation, or an abstention."""
-        return self.ask_ranked(question, top_k)[0]
+    def newer_first(self, ranking: Ranking) -> list[ScoredSentence]:
+        """`ranking.scored` with the sentences that answer as well as the best
+        (within TIE_SHARE of the score scale) newest article first; undated
+        ones after the dated, score order kept between equals."""
+        scored = ranking.scored
+        margin = TIE_SHARE * abs(ranking.weights.abstain_below)
+        tied = [
+            s
+            for s in scored
+            if s.score >= scored[0].score - margin and self._answers(s, ranking.query)
+        ]
+        if len({s.article.date for s in tied}) < 2:
+            return scored
+        ahead = sorted(tied, key=lambda s: s.article.date or "", reverse=True)
+        moved = {id(s) for s in tied}
+        return ahead + [s for s in scored if id(s) not in moved]
 
-    def ask_ranked(self, question: object, top_k: object = None) -> tuple[Answer, Ranking]:
+    def ask(
+        self, question: object, top_k: object = None, only: ArticleFilter | None = None
+    ) -> Answer:
+        """Answer one question: the best sentence verbatim with its citation, or an
+        abstention; with `only`, from the articles it matches."""
+        return self.ask_ranked(question, top_k, only)[0]
+
+    def ask_ranked(
+        self, question: object, top_k: object = None, only: ArticleFilter | None = None
+    ) -> tuple[Answer, Ranking]:
         """`ask`, with the ranking the answer came from (evaluation reads both)."""
         started = time.perf_counter()
         text, k = self.validate(question, top_k)
-        ranking = self.rank(text, k)
+        ranking = self.rank(text, k, only=only)
         reader, query, scored = ranking.reader, ranking.query, ranking.scored
         messages = MESSAGES[query.lang]
         texts = reader.articles(c.chunk.article_id for c in ranking.chunks[:k])
@@ -284,10 +330,15 @@ class QAEngine:
             for c in ranking.chunks[:k]
         ]
         if not self.answers(ranking):
-            empty = reader.counts["articles"] == 0
-            message = messages["empty"] if empty else messages["abstain"]
+            if reader.counts["articles"] == 0:
+                message = messages["empty"]
+            elif ranking.allowed is not None and not ranking.allowed:
+                message = messages["filtered"]
+            else:
+                message = messages["abstain"]
             none = Answer(text, query.lang, False, None, None, message, [], passages, _ms(started))
             return none, ranking
+        scored = self.newer_first(ranking)
         best = scored[0]
         cited = citations(scored)
         # A low score is still an answer, but one to check: 40% right on the

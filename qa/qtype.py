@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
+from .dates import relative_spans
 from .lexical import fold, words
 
 DATE, TIME, NUMBER, PERSON, PLACE = "date", "time", "number", "person", "place"
@@ -307,6 +308,12 @@ def typed_spans(sentence: str, kind: str) -> list[Span]:
         # A number word with a capital inside a sentence is part of a name:
         # "la guerre de Cent Ans", "les Trois Glorieuses".
         spans = [s for s in spans if s.start == 0 or not s.text[0].isupper()]
+    if kind == DATE:
+        # "hier", "mardi prochain", "il y a deux semaines": dates once the
+        # article's date is known (qa.dates), each one span, whole.
+        relative = [Span(a, b, sentence[a:b]) for a, b in relative_spans(sentence)]
+        spans = [s for s in spans if not any(_overlap(s, r) for r in relative)]
+        spans = sorted(spans + relative, key=lambda s: s.start)
     if kind in (PERSON, PLACE):
         return _join(sentence, spans, _LIST_GLUE)
     return _join(sentence, spans, _RATIO_GLUE, _YEAR) if kind == NUMBER else spans
@@ -372,6 +379,10 @@ def answer_spans(
         # Kirilenko" does answer "Qui est la fille de Yuri Kirilenko ?").
         spans = [s for s in spans if not any(n <= names_of(s.text) for n in named)]
     return spans
+
+
+def _overlap(a: Span, b: Span) -> bool:
+    return a.start < b.end and b.start < a.end
 
 
 def part_of(span: Span, whole: Span) -> bool:

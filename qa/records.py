@@ -83,6 +83,9 @@ class ShortAnswer:
     text: str
     start: int
     end: int
+    # A relative date ("mercredi", "last week") resolved against the article's
+    # publication date (qa.dates): "2016-01-20", or a range "2016-01-18/2016-01-24".
+    resolved: str | None = None
 
 
 @dataclass(frozen=True)

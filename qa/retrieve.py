@@ -18,6 +18,11 @@ import numpy as np
 
 from .store import ChunkRow, IndexReader
 
+# A filtered question (`only`) searches this many times wider, then keeps the
+# allowed articles' chunks; when fewer than a pool of them are among the
+# nearest, their chunks are all read instead (`_nearest_within`).
+FILTER_WIDEN = 5
+
 
 @dataclass(frozen=True)
 class Query:
@@ -86,21 +91,32 @@ def retrieve_chunks(
     weights: RetrievalWeights,
     exclude: frozenset[str] = frozenset(),
     also: Sequence[int] = (),
+    only: frozenset[str] | None = None,
 ) -> list[ScoredChunk]:
     """The `top_k` best chunks for `query`, best first, none from `exclude`d
-    articles; the chunk rows `also` (found by other means) are scored too
-    and kept whatever their rank, after the others."""
+    articles and, given `only`, none from an article outside it; the chunk
+    rows `also` (found by other means) are scored too and kept whatever their
+    rank, after the others."""
     pool = max(weights.pool, top_k) * (2 if exclude else 1)
-    dense_rows = [r for r, _ in reader.search_chunks(query.vector, pool)]
-    lexical_rows = [r for r, _ in reader.lexical_chunks(query.terms, pool)]
+    # With `only`, search wider and keep the allowed articles' chunks.
+    searched = pool * FILTER_WIDEN if only is not None else pool
+    dense_rows = [r for r, _ in reader.search_chunks(query.vector, searched)]
+    lexical_rows = [r for r, _ in reader.lexical_chunks(query.terms, searched)]
     rows = list(dict.fromkeys([*dense_rows, *lexical_rows, *also]))
-    if not rows:
-        return []
     chunks = reader.chunks(rows)
     if exclude:
         rows = [r for r in rows if chunks[r].article_id not in exclude]
+    if only is not None:
+        rows = [r for r in rows if chunks[r].article_id in only]
+        if len(set(rows) & set(dense_rows)) < pool:
+            # Few of the nearest chunks are the allowed articles': read all of theirs.
+            nearest = _nearest_within(reader, query, only - exclude, pool)
+            rows = list(dict.fromkeys([*rows, *nearest]))
+            chunks = reader.chunks(rows)
+    if not rows:
+        return []
     chunk_terms = reader.chunk_terms(rows)
-    langs = {a.id: a.lang for a in reader.articles(c.article_id for c in chunks.values()).values()}
+    langs = {a.id: a.lang for a in reader.articles(chunks[r].article_id for r in rows).values()}
     # Exact cosines for the whole pool, from the stored vectors: the FAISS index
     # may be quantised, and chunks found only lexically have no cosine yet.
     exact = np.asarray(reader.chunk_vectors[rows], dtype=np.float32) @ query.vector
@@ -116,3 +132,16 @@ def retrieve_chunks(
     kept = scored[:top_k]
     extra = set(also) - {c.chunk.row for c in kept}
     return kept + [c for c in scored[top_k:] if c.chunk.row in extra]
+
+
+def _nearest_within(
+    reader: IndexReader, query: Query, articles: frozenset[str], k: int
+) -> list[int]:
+    """The `k` chunks of `articles` nearest to the question, by exact cosine
+    over all their chunks (a scan: its cost grows with what they hold)."""
+    rows = reader.chunk_rows_of(articles)
+    if not rows:
+        return []
+    cosines = np.asarray(reader.chunk_vectors[rows], dtype=np.float32) @ query.vector
+    best = np.argsort(-cosines, kind="stable")[:k]
+    return [rows[i] for i in best]

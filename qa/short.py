@@ -8,9 +8,10 @@ import re
 
 import numpy as np
 
+from .dates import resolve
 from .features import SOFT_MATCH_MIN
 from .lexical import content_words, fold, terms, words
-from .qtype import NUMBER, Span, answer_spans, counted_noun
+from .qtype import DATE, NUMBER, Span, answer_spans, counted_noun
 from .records import ShortAnswer
 from .retrieve import Query
 from .scorer import ScoredSentence
@@ -62,7 +63,9 @@ def short_answer(
         spans = [spans[order[0]]]
     span = spans[0]
     start = best.sentence.start + span.start
-    return ShortAnswer(span.text, start, start + len(span.text))
+    # "mercredi" means a day only with the article's date: say which.
+    resolved = resolve(span.text, best.article.date) if kind == DATE else None
+    return ShortAnswer(span.text, start, start + len(span.text), resolved)
 
 
 _NEXT_WORD = re.compile(r"\s+(?:(?:de|of)\s+|d['’])?([^\W\d_]+)")

@@ -875,6 +875,21 @@ class IndexReader:
             )
         }
 
+    def chunk_rows_of(self, article_ids: Iterable[str]) -> list[int]:
+        """Rows of every chunk of these articles, in row order."""
+        unique = list(dict.fromkeys(article_ids))
+        found: list[int] = []
+        for i in range(0, len(unique), 500):  # SQLite caps bound parameters
+            part = unique[i : i + 500]
+            found += [
+                int(r[0])
+                for r in self.db.execute(
+                    f"SELECT row FROM chunks WHERE article_id IN ({','.join('?' * len(part))})",
+                    part,
+                )
+            ]
+        return sorted(found)
+
     def sentences_of(self, article_id: str, first: int, last: int) -> list[SentenceRow]:
         rows = self.db.execute(
             'SELECT row, article_id, idx, start, "end", heading FROM sentences '

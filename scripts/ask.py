@@ -3,6 +3,9 @@
 
 ask.py [--index index/] "Où se retrouvent les ministres ?"
 ask.py --json-lines < questions.txt      one question per line, one JSON object per line
+ask.py --since 2016-01-01 --until 2016-12-31 --source "Le Monde" "Qui est le ministre ?"
+                                         only from the articles matching them (an article
+                                         with no date is outside any --since/--until)
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 import _bootstrap  # noqa: F401
 
 from qa.errors import BadQuestion, QAError
+from qa.filters import ArticleFilter, iso_date
 from qa.pipeline import QAEngine
 from qa.settings import Settings
 
@@ -29,23 +33,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json-lines", action="store_true", help="read questions from stdin, one per line"
     )
+    parser.add_argument(
+        "--since", type=_day, help="only articles published on or after this day (YYYY-MM-DD)"
+    )
+    parser.add_argument(
+        "--until", type=_day, help="only articles published on or before this day (YYYY-MM-DD)"
+    )
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="OUTLET",
+        help="only articles from this outlet (any case); repeat for several",
+    )
     args = parser.parse_args(argv)
     if not args.json_lines and args.question is None:
         parser.error("give a question, or --json-lines")
+    if args.since and args.until and args.since > args.until:
+        parser.error(f"--since {args.since} is after --until {args.until}")
+    only = ArticleFilter(args.since, args.until, tuple(args.source))
     try:
         engine = QAEngine.load(Settings.from_env(index_dir=args.index))
         if not args.json_lines:
-            print(
-                json.dumps(
-                    engine.ask(args.question, args.top_k).to_dict(), ensure_ascii=False, indent=2
-                )
-            )
+            answer = engine.ask(args.question, args.top_k, only)
+            print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
             return 0
         for line in sys.stdin:
             if not line.strip():
                 continue
             try:
-                out = engine.ask(line.rstrip("\n"), args.top_k).to_dict()
+                out = engine.ask(line.rstrip("\n"), args.top_k, only).to_dict()
             except BadQuestion as exc:
                 out = {"question": line.rstrip("\n"), "error": str(exc)}
             print(json.dumps(out, ensure_ascii=False), flush=True)
@@ -53,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+def _day(value: str) -> str:
+    try:
+        return iso_date(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 if __name__ == "__main__":

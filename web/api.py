@@ -26,13 +26,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from qa.errors import BadQuestion, IndexProblem, InputError, ModelLoadError, QAError
+from qa.filters import ArticleFilter
 from qa.pipeline import QAEngine
 from qa.settings import Settings
 
 from . import engine_of, feedback_of
 from .feedback import Feedback
 from .openapi import openapi_spec
-from .schemas import FeedbackQuery, missing, problem, requests_for
+from .schemas import FILTER_FIELDS, FeedbackQuery, missing, problem, requests_for
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +120,14 @@ def _ask(data: dict[str, Any], question_name: str, missing_question: str) -> Res
         if missing(exc, "question"):
             raise ApiError(400, "missing_question", missing_question) from None
         message = problem(exc, model, {"question": question_name})
-        raise ApiError(400, "bad_question", message) from None
-    return _answer(asked.question, asked.top_k)
+        where = exc.errors()[0]["loc"]
+        code = "bad_filter" if not where or where[0] in FILTER_FIELDS else "bad_question"
+        raise ApiError(400, code, message) from None
+    only = ArticleFilter(asked.since, asked.until, tuple(asked.sources or ()))
+    return _answer(asked.question, asked.top_k, only)
 
 
-def _answer(question: str, top_k: int | None) -> Response:
+def _answer(question: str, top_k: int | None, only: ArticleFilter | None = None) -> Response:
     """The answer, with the build it came from in the X-Index-Build header.
 
     `ask` reads the engine's reader once; readers only ever move forward to a
@@ -134,7 +138,7 @@ def _answer(question: str, top_k: int | None) -> Response:
     engine = _engine()
     for _ in range(ANSWER_TRIES):
         build = engine.reader.build_id
-        answer = engine.ask(question, top_k)
+        answer = engine.ask(question, top_k, only)
         if engine.reader.build_id == build:
             break
     else:
@@ -156,7 +160,13 @@ def ask_post() -> Response:
 
 @bp.get("/ask")
 def ask_get() -> Response:
-    query = {"question": request.args.get("q"), "top_k": _query_int("top_k")}
+    query = {
+        "question": request.args.get("q"),
+        "top_k": _query_int("top_k"),
+        "since": request.args.get("since"),
+        "until": request.args.get("until"),
+        "sources": request.args.getlist("sources") or None,
+    }
     return _ask({k: v for k, v in query.items() if v is not None}, "q", "Give the question as ?q=…")
 
 

@@ -13,7 +13,7 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from qa.settings import Settings
 
-from .schemas import RESPONSES, FeedbackQuery, requests_for
+from .schemas import FILTER_FIELDS, RESPONSES, FeedbackQuery, requests_for
 
 REF = "#/components/schemas/{model}"
 
@@ -155,6 +155,7 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
                 "parameters": [
                     _query_param("q", ask_fields["question"], required=True),
                     _query_param("top_k", ask_fields["top_k"], required=False),
+                    *(_query_param(f, ask_fields[f], required=False) for f in FILTER_FIELDS),
                     request_id_param,
                 ],
                 "responses": answered | _errors(503),

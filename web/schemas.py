@@ -19,16 +19,19 @@ from functools import cache
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     create_model,
     model_validator,
 )
 
+from qa.filters import iso_date
 from qa.settings import Settings
 
 from .feedback import MAX_ANSWER_CHARS, MAX_ARTICLE_ID_CHARS, MAX_OFFSET, Vote
@@ -38,6 +41,9 @@ from .feedback import MAX_ANSWER_CHARS, MAX_ARTICLE_ID_CHARS, MAX_OFFSET, Vote
 # ECMA-262 regular expressions (which add \ufeff).
 NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 MAX_FEEDBACK_LIST = 1000
+FILTER_FIELDS = ("since", "until", "sources")  # AskRequest's, which choose the articles
+MAX_SOURCES = 50  # outlets one question may name
+MAX_SOURCE_CHARS = 200
 
 
 def _integral(value: object) -> object:
@@ -68,11 +74,40 @@ class Request(BaseModel):
     model_config = ConfigDict(strict=True)
 
 
+# A day as JSON Schema's "date" format (RFC 3339 full-date) says: YYYY-MM-DD, a real one.
+IsoDate = Annotated[
+    str, AfterValidator(iso_date), WithJsonSchema({"type": "string", "format": "date"})
+]
+Outlet = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SOURCE_CHARS)]
+
+
 class AskRequest(Request):
     """POST /ask's body; GET /ask takes the same fields, the question as `q`."""
 
     question: str
     top_k: int | None = None
+    since: IsoDate | None = Field(
+        None,
+        description="null, or a day written YYYY-MM-DD (not after until): answer only from "
+        "articles published on or after it; articles with no date are left out",
+    )
+    until: IsoDate | None = Field(
+        None,
+        description="null, or a day written YYYY-MM-DD (not before since): answer only from "
+        "articles published on or before it; articles with no date are left out",
+    )
+    sources: Annotated[list[Outlet], Field(max_length=MAX_SOURCES)] | None = Field(
+        None,
+        description=f"null, or a list of at most {MAX_SOURCES} outlet names (1 to "
+        f"{MAX_SOURCE_CHARS} characters each): answer only from articles published by one "
+        "of them (same name, any case)",
+    )
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Self:
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValueError(f'"since" ({self.since}) must not be after "until" ({self.until}).')
+        return self
 
 
 # What JSON Schema can say of the rules in FeedbackRequest._consistent (all but
@@ -226,6 +261,10 @@ class ShortAnswer(Closed):
     text: str
     start: Offset
     end: Offset
+    resolved: str | None = Field(
+        description="A relative date in the span resolved against the article's publication "
+        'date: a day ("2016-01-20") or a range ("2016-01-18/2016-01-24"); null otherwise'
+    )
 
 
 class Citation(Closed):
