@@ -41,7 +41,15 @@ build-index: $(VENV)/.runtime
 run: $(VENV)/.runtime $(INDEX)/current/meta.json
 	$(BIN)/python scripts/serve.py --index $(INDEX) --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: $(VENV)/.test /usr/bin/chromium
+# axe-core (package.json) for the browser test's accessibility checks, from
+# npm; Debian's npm is installed first where there is none.
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json
+	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
+	npm install --no-package-lock --no-audit --no-fund
+	touch $@
+
+test: $(VENV)/.test /usr/bin/chromium $(AXE)
 	$(BIN)/ruff check qa web scripts tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -51,4 +59,4 @@ lint: $(VENV)/.test
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis node_modules

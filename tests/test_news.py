@@ -318,3 +318,44 @@ def test_ask_script_filters(news: QAEngine) -> None:
         "ask.py", "--index", index, "--since", "2017-01-01", "--until", "2016-01-01", QUESTION
     )
     assert bad.returncode == 2 and "after --until" in bad.stderr
+
+
+# ---------------------------------------------------------------- pages
+
+BROWSER = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "fr-FR,fr;q=0.9,en;q=0.8",
+}
+
+
+def test_articles_is_a_page_for_browsers(news_client: FlaskClient) -> None:
+    page = news_client.get("/articles", headers=BROWSER)
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert "Accept" in page.vary
+    html = page.get_data(as_text=True)
+    assert "4 articles indexés" in html and 'id="article-filter"' in html
+    newest_first = ["15 mars 2024", "1 juin 2020", "22 janvier 2016"]
+    assert [html.index(d) for d in newest_first] == sorted(html.index(d) for d in newest_first)
+    assert "Libération" in html and "Reuters" in html
+    english = news_client.get("/articles", headers={**BROWSER, "Accept-Language": "en"})
+    assert "4 indexed articles" in english.get_data(as_text=True)
+    assert "15 March 2024" in english.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/json, */*"])
+def test_articles_stays_json_for_json_clients(news_client: FlaskClient, accept: str | None) -> None:
+    response = news_client.get("/articles", headers={"Accept": accept} if accept else {})
+    assert response.mimetype == "application/json"
+    listing = response.get_json()
+    assert listing["count"] == 4
+    assert {a["id"]: a["source"] for a in listing["articles"]}["drian"] == "Le Monde"
+
+
+def test_the_chat_counts_in_good_french_and_english(
+    news_client: FlaskClient, client: FlaskClient
+) -> None:
+    many = news_client.get("/").get_data(as_text=True)
+    assert "4 articles indexés" in many and "4 indexed articles" in many
+    one = client.get("/").get_data(as_text=True)  # the seed index: one article
+    assert "l'article indexé" in one and "indexed article<" in one
+    assert "les 1" not in one and "1 article" not in one

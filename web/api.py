@@ -1,4 +1,5 @@
-"""The JSON API: /ask, /health, /articles, /feedback, /openapi.json.
+"""The JSON API: /ask, /health, /articles, /feedback, /openapi.json (and
+/articles as a page, for a browser that asks for HTML).
 
 Every error is JSON `{"error": {"code", "message"}}` with a 4xx status (a 5xx
 only for a bug or an index that went bad under a running server).
@@ -20,7 +21,7 @@ import re
 import sys
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, make_response, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -33,6 +34,7 @@ from qa.settings import Settings
 from . import engine_of, feedback_of
 from .feedback import Feedback
 from .openapi import openapi_spec
+from .pages import articles_page
 from .schemas import FILTER_FIELDS, FeedbackQuery, missing, problem, requests_for
 
 log = logging.getLogger(__name__)
@@ -190,8 +192,14 @@ def health() -> Response:
 
 @bp.get("/articles")
 def articles() -> Response:
+    """JSON, or the page listing them for a browser (which prefers HTML)."""
     items = _engine().reader.list_articles()
-    return jsonify({"count": len(items), "articles": items})
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        response = make_response(articles_page(items))
+    else:
+        response = jsonify({"count": len(items), "articles": items})
+    response.vary.add("Accept")
+    return response
 
 
 @bp.get("/articles/<path:article_id>")

@@ -172,8 +172,19 @@ def openapi_spec(settings: Settings) -> dict[str, Any]:
         "/articles": {
             "get": {
                 "summary": "Every indexed article.",
+                "description": "JSON unless the Accept header prefers text/html to "
+                "application/json (a browser): then a page listing them, newest first.",
                 "operationId": "listArticles",
-                "responses": {"200": _json(_ref("ArticleList"), "The articles.")} | _errors(503),
+                "responses": {
+                    "200": {
+                        "description": "The articles.",
+                        "content": {
+                            "application/json": {"schema": _ref("ArticleList")},
+                            "text/html": {"schema": {"type": "string"}},
+                        },
+                    }
+                }
+                | _errors(503),
             }
         },
         "/articles/{article_id}": {

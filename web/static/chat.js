@@ -9,7 +9,7 @@
       shortAnswer: "Réponse courte : ",
       otherSources: "Autres sources",
       up: "Réponse utile",
-      down: "Réponse inutile",
+      down: "Réponse pas utile",
       upShort: "Utile",
       downShort: "Pas utile",
       thanks: "Merci pour votre avis.",
@@ -25,7 +25,7 @@
       up: "Helpful answer",
       down: "Unhelpful answer",
       upShort: "Helpful",
-      downShort: "Not helpful",
+      downShort: "Unhelpful",
       thanks: "Thanks for your feedback.",
       feedbackError: "Feedback not saved, please retry.",
       network: "The server does not answer. Please retry in a moment.",
@@ -54,6 +54,49 @@
   }
 
   const isWebUrl = (url) => typeof url === "string" && /^https?:\/\//i.test(url);
+
+  // Dates as readers write them: "20 janvier 2016", "20 January 2016"; a
+  // week as "18–24 janvier 2016", a whole month as "décembre 2015", a year as "2015".
+  const LOCALES = { fr: "fr-FR", en: "en-GB" };
+  const DAY = { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" };
+  const ISO_DAY = /^\d{4}-\d{2}-\d{2}$/;
+  const toDate = (iso) => new Date(`${iso}T00:00:00Z`);
+
+  function longDate(iso, lang) {
+    if (typeof iso !== "string" || !ISO_DAY.test(iso)) return iso || "";
+    return new Intl.DateTimeFormat(LOCALES[lang] || LOCALES.en, DAY).format(toDate(iso));
+  }
+
+  function longRange(resolved, lang) {
+    const [first, last] = String(resolved).split("/");
+    if (!last) return longDate(first, lang);
+    if (!ISO_DAY.test(first) || !ISO_DAY.test(last)) return resolved;
+    const locale = LOCALES[lang] || LOCALES.en;
+    const a = toDate(first);
+    const b = toDate(last);
+    const nextDay = new Date(b.getTime() + 86400000);
+    if (a.getUTCDate() === 1 && nextDay.getUTCDate() === 1) {
+      if (a.getUTCMonth() === 0 && nextDay.getUTCMonth() === 0) return String(a.getUTCFullYear());
+      if (a.getUTCMonth() === b.getUTCMonth()) {
+        const month = { month: "long", year: "numeric", timeZone: "UTC" };
+        return new Intl.DateTimeFormat(locale, month).format(a);
+      }
+    }
+    return new Intl.DateTimeFormat(locale, DAY).formatRange(a, b);
+  }
+
+  // The outlet and date of a citation's article, beside its title.
+  function articleMeta(citation, lang) {
+    const parts = [];
+    if (citation.source) parts.push(el("span", { class: "outlet" }, citation.source));
+    if (citation.date) {
+      parts.push(el("time", { datetime: citation.date }, longDate(citation.date, lang)));
+    }
+    if (!parts.length) return null;
+    const meta = el("span", { class: "article-meta" }, " — ", parts[0]);
+    if (parts[1]) meta.append(", ", parts[1]);
+    return meta;
+  }
 
   function viewHref(citation) {
     const params = new URLSearchParams({ start: citation.start, end: citation.end });
@@ -102,7 +145,7 @@
     return quote;
   }
 
-  function sourceLine(citation, t) {
+  function sourceLine(citation, t, lang) {
     const line = el("p", { class: "source" }, el("span", { class: "label" }, t.source));
     line.append(el("a", { href: viewHref(citation), class: "article-link" }, citation.title));
     if (isWebUrl(citation.url)) {
@@ -115,10 +158,11 @@
         ),
       );
     }
+    line.append(articleMeta(citation, lang) || "");
     return line;
   }
 
-  function otherSources(citations, t) {
+  function otherSources(citations, t, lang) {
     const list = el("ul");
     for (const c of citations) {
       list.append(
@@ -126,6 +170,7 @@
           "li",
           {},
           el("a", { href: viewHref(c), class: "article-link" }, c.title),
+          articleMeta(c, lang),
           el("span", { class: "other-sentence" }, c.sentence),
         ),
       );
@@ -211,18 +256,26 @@
     if (answered) {
       const citation = answer.citations[0];
       box.append(passageQuote(answer, citation));
-      if (answer.short_answer && answer.short_answer.text) {
+      const sa = answer.short_answer;
+      if (sa && sa.text) {
+        // "mercredi (20 janvier 2016)": a relative date with the day it means.
+        const resolved = sa.resolved
+          ? el("span", { class: "resolved" }, " (", longRange(sa.resolved, answer.language), ")")
+          : null;
         box.append(
           el(
             "p",
             { class: "short" },
             el("span", { class: "label" }, t.shortAnswer),
-            el("strong", {}, answer.short_answer.text),
+            el("strong", {}, sa.text),
+            resolved,
           ),
         );
       }
-      box.append(sourceLine(citation, t));
-      if (answer.citations.length > 1) box.append(otherSources(answer.citations.slice(1), t));
+      box.append(sourceLine(citation, t, answer.language));
+      if (answer.citations.length > 1) {
+        box.append(otherSources(answer.citations.slice(1), t, answer.language));
+      }
     }
     box.append(feedbackBar(answer, t));
     return box;
