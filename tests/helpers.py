@@ -15,9 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from qa import indexing
 from qa.clean import clean_text, normalize
 from qa.embed import Encoder, load_encoder
+from qa.pipeline import QAEngine
 from qa.records import Article
+from qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
@@ -53,6 +56,51 @@ Le glacier du Trient a reculé de quarante mètres depuis l'été dernier, selon
 
 Les guides de montagne ont déplacé le sentier qui mène à la cabane du Trient.
 """
+
+# The same story told twice, eight years apart, by two outlets (qa.dates,
+# newer first, filters): Friday 22 January 2016 is Le Drian's date below.
+FRIDAY = "2016-01-22"
+NEWS_QUESTION = "Qui est le ministre de la Défense ?"
+NEWS_WHEN = "Quand le ministre de la Défense a-t-il réuni la coalition à Paris ?"
+STORY = (
+    "Coalition contre l'Etat islamique à Paris\n\n"
+    "Le ministre de la Défense, {name}, a réuni mercredi à Paris les ministres de la "
+    "coalition contre l'Etat islamique.\n\n"
+    "Les ministres ont promis d'envoyer plus d'avions et de conseillers militaires."
+)
+
+
+def news_records(drian_date: str, lecornu_date: str) -> list[dict[str, str]]:
+    """The same story told twice, eight years apart, by two outlets; an English
+    article from a third; one with neither date nor outlet."""
+    return [
+        {
+            "id": "drian",
+            "text": STORY.format(name="Jean-Yves Le Drian"),
+            "date": drian_date,
+            "source": "Le Monde",
+            "lang": "fr",
+        },
+        {
+            "id": "lecornu",
+            "text": STORY.format(name="Sébastien Lecornu"),
+            "date": lecornu_date,
+            "source": "Libération",
+            "lang": "fr",
+        },
+        {"id": "honey", "text": ENGLISH_ARTICLE, "date": "2020-06-01", "source": "Reuters"},
+        {"id": "lanterns", "text": FRENCH_ARTICLE},
+    ]
+
+
+def build_news(folder: Path, drian_date: str, lecornu_date: str) -> QAEngine:
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True)
+    lines = [json.dumps(r, ensure_ascii=False) for r in news_records(drian_date, lecornu_date)]
+    (corpus / "news.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = Settings(index_dir=str(folder / "index"))
+    indexing.build(corpus, folder / "index", encoder(), settings)
+    return QAEngine(folder / "index", encoder(), settings)
 
 
 @cache

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import FRIDAY, NEWS_QUESTION, NEWS_WHEN, build_news
 from waitress import create_server, wasyncore
 
 from qa import indexing
@@ -219,3 +220,115 @@ def test_article_link_highlights_the_sentence(page: Any, tmp_path: Path) -> None
     height = page.evaluate("window.innerHeight")
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
     page.screenshot(path=str(tmp_path / "view.png"))
+
+
+# ---------------------------------------------------------------- dated news, articles page, axe
+
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="module")
+def news_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app over the dated story of tests/helpers.py (Le Drian in Le Monde on
+    22 January 2016, Lecornu in Libération on 15 March 2024, two more)."""
+    engine = build_news(tmp_path_factory.mktemp("browser-news"), FRIDAY, "2024-03-15")
+    app = create_app({"ENGINE": engine, "FEEDBACK_DB": engine.index_dir.parent / "fb.sqlite3"})
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, name="waitress-news", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        wasyncore.close_all(server._map)
+        server.task_dispatcher.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def news_page(context: Any, news_url: str) -> Iterator[Any]:
+    """A fresh chat page on the dated news; fails the test on any script error."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(news_url + "/")
+    yield page
+    page.close()
+    assert not errors, errors
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """What axe-core (node_modules, installed by make test from package.json)
+    finds wrong on the page as it stands. Evaluated through DevTools, which the
+    page's script-src 'self' does not stop."""
+    if not AXE.exists():
+        pytest.skip(f"{AXE} is absent: npm install (make test does)")
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    found: list[dict[str, Any]] = page.evaluate(
+        """async () => (await axe.run(document)).violations.map((v) => ({
+            id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")),
+        }))"""
+    )
+    return found
+
+
+def test_citations_show_their_outlet_and_date(news_page: Any, tmp_path: Path) -> None:
+    answer = ask(news_page, NEWS_QUESTION)
+    # The same sentence in both: the newer article's comes first.
+    source = answer.locator(".source").inner_text()
+    assert "Libération" in source and "15 mars 2024" in source, source
+    assert answer.locator(".source time").get_attribute("datetime") == "2024-03-15"
+    answer.locator(".others summary").click()
+    others = answer.locator(".others").inner_text()
+    assert "Le Monde, 22 janvier 2016" in others, others
+    news_page.screenshot(path=str(tmp_path / "chat-dates.png"), full_page=True)
+
+
+def test_a_relative_date_is_shown_resolved(news_page: Any) -> None:
+    answer = ask(news_page, NEWS_WHEN)
+    short = answer.locator(".short").inner_text()
+    # Lecornu's article, published Friday 15 March 2024: "mercredi" is the 13th.
+    assert short == "Réponse courte : mercredi (13 mars 2024)", short
+
+
+def test_the_articles_page_lists_newest_first_and_filters(
+    context: Any, news_url: str, tmp_path: Path
+) -> None:
+    page = context.new_page()
+    page.goto(news_url + "/articles")
+    assert page.locator("h1").inner_text() == "Articles indexés"
+    assert page.locator("#article-count").inner_text() == "4 articles indexés"
+    rows = page.locator("#articles tbody tr")
+    dates = [rows.nth(i).locator("td").nth(2).inner_text() for i in range(rows.count())]
+    assert dates == ["15 mars 2024", "1 juin 2020", "22 janvier 2016", "—"]
+    box = page.locator("#article-filter")
+    box.fill("le monde")
+    assert page.locator("#articles tbody tr:visible").count() == 1
+    assert "Le Monde" in page.locator("#articles tbody tr:visible").inner_text()
+    box.fill("2024-03")  # the date as written in the data finds it too
+    assert page.locator("#articles tbody tr:visible td").nth(1).inner_text() == "Libération"
+    box.fill("liberation")  # accents and case aside
+    assert page.locator("#articles tbody tr:visible").count() == 1
+    box.fill("nulle part")
+    assert page.locator("#articles tbody tr:visible").count() == 0
+    assert page.locator("#no-match").is_visible()
+    box.fill("")
+    assert page.locator("#articles tbody tr:visible").count() == 4
+    page.screenshot(path=str(tmp_path / "articles.png"), full_page=True)
+    page.locator("#articles a").first.click()
+    page.wait_for_url("**/view/**")
+    assert "Libération · 15 mars 2024" in page.locator(".meta").inner_text()
+    page.close()
+
+
+def test_the_chat_has_no_accessibility_violation(news_page: Any) -> None:
+    ask(news_page, NEWS_QUESTION)  # an answer, its citations and its vote buttons
+    assert axe_violations(news_page) == []
+
+
+def test_the_articles_page_has_no_accessibility_violation(context: Any, news_url: str) -> None:
+    page = context.new_page()
+    page.goto(news_url + "/articles")
+    assert axe_violations(page) == []
+    page.close()

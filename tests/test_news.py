@@ -7,22 +7,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from helpers import ENGLISH_ARTICLE, FRENCH_ARTICLE, encoder, run_script
+from helpers import FRIDAY, NEWS_QUESTION, NEWS_WHEN, build_news, run_script
 
-from qa import indexing
 from qa.dates import relative_spans, resolve
 from qa.errors import BadQuestion
 from qa.filters import ArticleFilter
 from qa.pipeline import QAEngine
 from qa.qtype import DATE, typed_spans
-from qa.settings import Settings
 from web import create_app
-
-FRIDAY = "2016-01-22"  # articles below are published on a Friday
 
 RELATIVE_DATES = [
     # French
@@ -109,59 +104,17 @@ def test_relative_dates_are_date_answers_whole() -> None:
 
 # ---------------------------------------------------------------- a real index of dated news
 
-QUESTION = "Qui est le ministre de la Défense ?"
-WHEN = "Quand le ministre de la Défense a-t-il réuni la coalition à Paris ?"
-STORY = (
-    "Coalition contre l'Etat islamique à Paris\n\n"
-    "Le ministre de la Défense, {name}, a réuni mercredi à Paris les ministres de la "
-    "coalition contre l'Etat islamique.\n\n"
-    "Les ministres ont promis d'envoyer plus d'avions et de conseillers militaires."
-)
-
-
-def records(drian_date: str, lecornu_date: str) -> list[dict[str, str]]:
-    """The same story told twice, eight years apart, by two outlets; an English
-    article from a third; one with neither date nor outlet."""
-    return [
-        {
-            "id": "drian",
-            "text": STORY.format(name="Jean-Yves Le Drian"),
-            "date": drian_date,
-            "source": "Le Monde",
-            "lang": "fr",
-        },
-        {
-            "id": "lecornu",
-            "text": STORY.format(name="Sébastien Lecornu"),
-            "date": lecornu_date,
-            "source": "Libération",
-            "lang": "fr",
-        },
-        {"id": "honey", "text": ENGLISH_ARTICLE, "date": "2020-06-01", "source": "Reuters"},
-        {"id": "lanterns", "text": FRENCH_ARTICLE},
-    ]
-
-
-def build(folder: Path, drian_date: str, lecornu_date: str) -> QAEngine:
-    corpus = folder / "corpus"
-    corpus.mkdir(parents=True)
-    lines = [json.dumps(r, ensure_ascii=False) for r in records(drian_date, lecornu_date)]
-    (corpus / "news.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    settings = Settings(index_dir=str(folder / "index"))
-    indexing.build(corpus, folder / "index", encoder(), settings)
-    return QAEngine(folder / "index", encoder(), settings)
-
 
 @pytest.fixture(scope="module")
 def news(tmp_path_factory: pytest.TempPathFactory) -> QAEngine:
     """Le Drian's article from Friday 22 January 2016, Lecornu's from Friday 15 March 2024."""
-    return build(tmp_path_factory.mktemp("news"), FRIDAY, "2024-03-15")
+    return build_news(tmp_path_factory.mktemp("news"), FRIDAY, "2024-03-15")
 
 
 @pytest.fixture(scope="module")
 def swapped(tmp_path_factory: pytest.TempPathFactory) -> QAEngine:
     """The same articles with their dates swapped."""
-    return build(tmp_path_factory.mktemp("swapped"), "2024-03-15", FRIDAY)
+    return build_news(tmp_path_factory.mktemp("swapped"), "2024-03-15", FRIDAY)
 
 
 def cited(answer: object) -> list[str]:
@@ -169,7 +122,7 @@ def cited(answer: object) -> list[str]:
 
 
 def test_the_outlet_and_date_reach_the_citations(news: QAEngine) -> None:
-    answer = news.ask(QUESTION)
+    answer = news.ask(NEWS_QUESTION)
     assert answer.answered
     by_id = {c.article_id: c for c in answer.citations}
     assert (by_id["drian"].date, by_id["drian"].source) == (FRIDAY, "Le Monde")
@@ -179,7 +132,7 @@ def test_the_outlet_and_date_reach_the_citations(news: QAEngine) -> None:
 def test_the_newer_of_two_equal_answers_comes_first(news: QAEngine, swapped: QAEngine) -> None:
     # The two sentences differ by a name only: whichever scores a hair higher,
     # the newer article answers, in both indexes.
-    first, second = news.ask(QUESTION), swapped.ask(QUESTION)
+    first, second = news.ask(NEWS_QUESTION), swapped.ask(NEWS_QUESTION)
     assert cited(first)[:2] == ["lecornu", "drian"]
     assert cited(second)[:2] == ["drian", "lecornu"]
     assert "Lecornu" in (first.answer or "") and "Le Drian" in (second.answer or "")
@@ -194,11 +147,11 @@ def test_a_clearly_better_older_answer_stays_first(news: QAEngine) -> None:
 
 
 def test_a_relative_date_is_resolved_in_the_short_answer(news: QAEngine) -> None:
-    old = news.ask(WHEN, only=ArticleFilter(until="2020-12-31"))
+    old = news.ask(NEWS_WHEN, only=ArticleFilter(until="2020-12-31"))
     assert cited(old)[0] == "drian"
     assert old.short_answer is not None and old.short_answer.text == "mercredi"
     assert old.short_answer.resolved == "2016-01-20"
-    new = news.ask(WHEN, only=ArticleFilter(since="2024-01-01"))
+    new = news.ask(NEWS_WHEN, only=ArticleFilter(since="2024-01-01"))
     assert cited(new)[0] == "lecornu"
     assert new.short_answer is not None and new.short_answer.resolved == "2024-03-13"
 
@@ -216,7 +169,7 @@ def test_a_relative_date_is_resolved_in_the_short_answer(news: QAEngine) -> None
 def test_filters_change_the_answer(
     news: QAEngine, only: ArticleFilter, first: str, allowed: set[str]
 ) -> None:
-    answer = news.ask(QUESTION, only=only)
+    answer = news.ask(NEWS_QUESTION, only=only)
     assert cited(answer)[0] == first
     assert set(cited(answer)) <= allowed
     assert {p.article_id for p in answer.passages} <= allowed
@@ -230,7 +183,7 @@ def test_a_date_filter_leaves_undated_articles_out(news: QAEngine) -> None:
 
 
 def test_a_filter_that_matches_nothing_says_so(news: QAEngine) -> None:
-    answer = news.ask(QUESTION, only=ArticleFilter(sources=("Le Figaro",)))
+    answer = news.ask(NEWS_QUESTION, only=ArticleFilter(sources=("Le Figaro",)))
     assert not answer.answered and not answer.passages
     assert answer.message == "Aucun article indexé ne correspond à ces dates ou à ces sources."
 
@@ -260,17 +213,19 @@ def news_client(news: QAEngine, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def test_ask_takes_filters(news_client: FlaskClient) -> None:
-    body = {"question": QUESTION, "until": "2020-12-31", "sources": ["LE MONDE"]}
+    body = {"question": NEWS_QUESTION, "until": "2020-12-31", "sources": ["LE MONDE"]}
     answer = news_client.post("/ask", json=body).get_json()
     assert answer["citations"][0]["article_id"] == "drian"
     assert answer["citations"][0]["source"] == "Le Monde"
     got = news_client.get(
-        "/ask", query_string={"q": QUESTION, "since": "2017-01-01", "sources": ["Libération"]}
+        "/ask", query_string={"q": NEWS_QUESTION, "since": "2017-01-01", "sources": ["Libération"]}
     ).get_json()
     assert got["citations"][0]["article_id"] == "lecornu"
-    when = news_client.post("/ask", json={"question": WHEN, "until": "2020-12-31"}).get_json()
+    when = news_client.post("/ask", json={"question": NEWS_WHEN, "until": "2020-12-31"}).get_json()
     assert when["short_answer"]["resolved"] == "2016-01-20"
-    unfiltered = news_client.post("/ask", json={"question": QUESTION, "sources": None}).get_json()
+    unfiltered = news_client.post(
+        "/ask", json={"question": NEWS_QUESTION, "sources": None}
+    ).get_json()
     assert unfiltered["citations"][0]["article_id"] == "lecornu"
 
 
@@ -291,31 +246,33 @@ def test_ask_takes_filters(news_client: FlaskClient) -> None:
 def test_bad_filters_are_400s(
     news_client: FlaskClient, fields: dict[str, object], named: str
 ) -> None:
-    response = news_client.post("/ask", json={"question": QUESTION, **fields})
+    response = news_client.post("/ask", json={"question": NEWS_QUESTION, **fields})
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert error["code"] == "bad_filter" and named in error["message"], error
 
 
 def test_bad_filters_in_the_query_are_400s(news_client: FlaskClient) -> None:
-    response = news_client.get("/ask", query_string={"q": QUESTION, "since": "hier"})
+    response = news_client.get("/ask", query_string={"q": NEWS_QUESTION, "since": "hier"})
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "bad_filter"
 
 
 def test_ask_script_filters(news: QAEngine) -> None:
     index = news.index_dir
-    done = run_script("ask.py", "--index", index, "--source", "le monde", "--source", "x", QUESTION)
+    done = run_script(
+        "ask.py", "--index", index, "--source", "le monde", "--source", "x", NEWS_QUESTION
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["citations"][0]["article_id"] == "drian"
-    done = run_script("ask.py", "--index", index, "--since", "2017-01-01", WHEN)
+    done = run_script("ask.py", "--index", index, "--since", "2017-01-01", NEWS_WHEN)
     answer = json.loads(done.stdout)
     assert answer["citations"][0]["article_id"] == "lecornu"
     assert answer["short_answer"]["resolved"] == "2024-03-13"
-    bad = run_script("ask.py", "--index", index, "--since", "2016-02-30", QUESTION)
+    bad = run_script("ask.py", "--index", index, "--since", "2016-02-30", NEWS_QUESTION)
     assert bad.returncode == 2 and "--since" in bad.stderr
     bad = run_script(
-        "ask.py", "--index", index, "--since", "2017-01-01", "--until", "2016-01-01", QUESTION
+        "ask.py", "--index", index, "--since", "2017-01-01", "--until", "2016-01-01", NEWS_QUESTION
     )
     assert bad.returncode == 2 and "after --until" in bad.stderr
 
