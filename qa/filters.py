@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from .errors import BadQuestion
 from .store import IndexReader
@@ -60,6 +61,10 @@ class ArticleFilter:
 
     def allowed(self, reader: IndexReader) -> frozenset[str]:
         """The ids of `reader`'s articles that match."""
-        return frozenset(
-            a["id"] for a in reader.list_articles() if self.matches(a["date"], a["source"])
-        )
+        return frozenset(i for i, d, s in _dates_and_sources(reader) if self.matches(d, s))
+
+
+@lru_cache(maxsize=2)  # a build's, and the one before it while requests finish on it
+def _dates_and_sources(reader: IndexReader) -> tuple[tuple[str, str | None, str | None], ...]:
+    """(id, date, source) of every article of a build, read once (a build never changes)."""
+    return tuple((a["id"], a["date"], a["source"]) for a in reader.list_articles())
