@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .clean import Cleaned, clean_html, clean_text, normalize
+from .decode import Undecodable, decode, has_bom
 from .errors import (
     ArticleEmpty,
     ArticleTooLarge,
@@ -45,12 +46,15 @@ def _decode(path: Path) -> str:
         raise Unreadable(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
     if not data.strip():
         raise ArticleEmpty(f"{path}: the file is empty.")
-    if b"\x00" in data[:8192]:
+    if b"\x00" in data[:8192] and not has_bom(data):
         raise UnknownFormat(f"{path}: binary file, not text, HTML or JSON.")
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnknownFormat(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
+        text, _ = decode(data)
+    except Undecodable as exc:
+        raise UnknownFormat(
+            f"{path}: cannot be read as text ({exc}); save it as UTF-8 to index it."
+        ) from exc
+    return text
 
 
 def _article(cleaned: Cleaned, source: str, given: dict[str, Any] | None = None) -> Article:
