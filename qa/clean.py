@@ -19,13 +19,14 @@ the dev pages is in docs/cleaning.md).
 
 from __future__ import annotations
 
-import datetime
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
+
+from .metadata import dateline, html_metadata, site_name
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,10 @@ class Cleaned:
     title: str | None  # the article title, found once (None if none)
     text: str  # NFC, one paragraph or heading per line, blank line between
     credit: str | None  # "agences et rédaction" from "Source : agences et rédaction"
-    date: str | None = None
+    date: str | None = None  # publication date, YYYY-MM-DD (qa.metadata)
     url: str | None = None
+    source: str | None = None  # the outlet
+    author: str | None = None
 
 
 # --------------------------------------------------------------------------- normalization
@@ -479,76 +482,6 @@ def _find_title(lines: Sequence[str], body_start: int) -> str | None:
     return head or repeated
 
 
-# --------------------------------------------------------------------------- date
-
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            "janvier january jan janv",
-            "février fevrier february feb févr fev",
-            "mars march mar",
-            "avril april apr avr",
-            "mai may",
-            "juin june jun",
-            "juillet july jul juil",
-            "août aout august aug",
-            "septembre september sep sept",
-            "octobre october oct",
-            "novembre november nov",
-            "décembre decembre december dec déc",
-        ),
-        start=1,
-    )
-    for name in names.split()
-}
-_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_DATE_PATTERNS = (
-    (re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"), "ymd"),
-    (re.compile(r"\b(\d{1,2})[./](\d{1,2})[./](\d{4}|\d{2})\b"), "dmy"),
-    (re.compile(rf"\b(\d{{1,2}})(?:er)?\.?\s+({_MONTH})\.?\s+(\d{{4}})\b", re.IGNORECASE), "dMy"),
-    (re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}}),?\s+(\d{{4}})\b", re.IGNORECASE), "Mdy"),
-)
-_DATE_LINE_MAX = 80  # a dateline is short; a date inside a paragraph is about something else
-_DATE_REGION = 40
-
-
-def _parse_date(text: str) -> str | None:
-    """The first plausible calendar date in `text`, as YYYY-MM-DD."""
-    for pattern, order in _DATE_PATTERNS:
-        for match in pattern.finditer(text):
-            a, b, c = match.groups()
-            if order == "ymd":
-                y, m, d = int(a), int(b), int(c)
-            elif order == "dmy":
-                d, m, y = int(a), int(b), int(c)
-                y += 2000 if y < 100 else 0
-            elif order == "dMy":
-                d, m, y = int(a), _MONTHS[b.lower()], int(c)
-            else:
-                m, d, y = _MONTHS[a.lower()], int(b), int(c)
-            try:
-                return datetime.date(y, m, d).isoformat()
-            except ValueError:
-                continue
-    return None
-
-
-def _find_date(lines: Sequence[str], title: str | None, body_start: int) -> str | None:
-    """The dateline between the title heading and the body (publication date)."""
-    lo = max(1, body_start - _DATE_REGION)
-    if title:
-        key = _fold(title)
-        heading = next((i for i in range(lo, body_start) if _fold(lines[i]) == key), None)
-        lo = heading if heading is not None else max(1, body_start - 8)
-    for line in lines[lo:body_start]:
-        if len(line) <= _DATE_LINE_MAX:
-            date = _parse_date(line)
-            if date:
-                return date
-    return None
-
-
 # --------------------------------------------------------------------------- repairs
 
 
@@ -681,8 +614,13 @@ def clean_text(raw: str) -> Cleaned:
     kinds = _revise([line.kind for line in judged[start:end]])
     kept = [lines[start + i] for i, kind in enumerate(kinds) if kind is _Kind.GOOD]
     text, credit = _finish(kept, title, lines[end:])
-    date = _find_date(lines, title, start)
-    return Cleaned(title=title, text=text, credit=credit, date=date)
+    return Cleaned(
+        title=title,
+        text=text,
+        credit=credit,
+        date=dateline(lines, title, start),
+        source=site_name(lines, lines[0]),
+    )
 
 
 def _trim_tail(lines: list[str]) -> tuple[list[str], list[str]]:
@@ -769,10 +707,21 @@ def clean_html(html: str, url: str | None = None, rules: Collection[str] = HTML_
     if "tail" in rules:
         lines, tail = _trim_tail(lines)
     text, credit = _finish(lines, title, tail, rules)
+    page_url = getattr(doc, "url", None) or url
+    date, source, author = html_metadata(
+        html,
+        title,
+        lines,
+        getattr(doc, "sitename", None),
+        page_url,
+        getattr(doc, "author", None),
+    )
     return Cleaned(
         title=title,
         text=text,
         credit=credit,
-        date=getattr(doc, "date", None) or None,
-        url=getattr(doc, "url", None) or url,
+        date=date,
+        url=page_url,
+        source=source,
+        author=author,
     )

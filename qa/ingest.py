@@ -24,6 +24,7 @@ from .errors import (
     Unreadable,
 )
 from .lang import detect_language
+from .metadata import clean_author, normalize_date, record_field
 from .records import Article
 from .settings import Settings
 
@@ -32,6 +33,9 @@ HTML_SUFFIXES = (".html", ".htm")
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + JSON_SUFFIXES
 RECORD_FIELDS = ("id", "title", "text", "url", "date", "lang")
+# Other systems' names for the outlet and the author, first found wins.
+SOURCE_FIELDS = ("source", "outlet", "site_name", "sitename", "publisher")
+AUTHOR_FIELDS = ("author", "authors", "byline")
 
 
 def content_id(text: str) -> str:
@@ -69,9 +73,11 @@ def _article(cleaned: Cleaned, source: str, given: dict[str, Any] | None = None)
         text=text,
         lang=_str(given.get("lang")) or detect_language(text),
         url=_str(given.get("url")) or cleaned.url,
-        date=_str(given.get("date")) or cleaned.date,
+        date=normalize_date(given.get("date")) or cleaned.date,
         origin=source,
         credit=cleaned.credit,
+        source=_str(record_field(given, *SOURCE_FIELDS)) or cleaned.source,
+        author=clean_author(_str(record_field(given, *AUTHOR_FIELDS))) or cleaned.author,
     )
 
 
@@ -110,7 +116,9 @@ def _check_size(source: str, size: int, max_bytes: int) -> None:
 def article_from_record(
     record: Any, source: str, max_bytes: int = Settings.max_article_bytes
 ) -> Article:
-    """A JSON record `{"id", "title", "text", "url", "date", "lang"}`; only text is required."""
+    """A JSON record `{"id", "title", "text", "url", "date", "lang", "source", "author"}`;
+    only text is required. A date is stored as YYYY-MM-DD (None if it holds no
+    date); the outlet may also be called outlet, site_name or publisher."""
     if not isinstance(record, dict):
         raise InvalidRecord(
             f"{source}: a record must be a JSON object, not {type(record).__name__}."
@@ -123,8 +131,8 @@ def article_from_record(
         _check_size(source, len(text.encode("utf-8", "surrogatepass")), max_bytes)
     try:
         _utf8(text)
-        for key in RECORD_FIELDS:
-            _str(record.get(key))
+        for key in RECORD_FIELDS + SOURCE_FIELDS + AUTHOR_FIELDS:
+            _str(record_field(record, key))
     except InvalidRecord as exc:
         raise InvalidRecord(f"{source}: {exc}") from exc
     # A record's text is the article as another system stored it: trusted as
