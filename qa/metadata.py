@@ -73,6 +73,7 @@ _DATELINE_MAX = 120  # a dateline is short; a date inside a paragraph is about s
 _DATE_REGION = 40  # lines above the body searched when the title heading is not found
 _TITLE_REGION = 8
 _WORD = re.compile(r"[^\W\d_]+")
+_COMBINING = re.compile("[\u0300-\u036f]")  # accents, once NFKD splits them off
 
 
 # --------------------------------------------------------------------------- dates
@@ -257,7 +258,7 @@ def html_metadata(
         element.drop_tree()  # keeps its tail, which is the parent's text
     lines = [text for node in tree.itertext() if (text := " ".join(node.split()))]
     start = _line_of(lines, body[0]) if body else None
-    end = _last_body_line(lines, body, start)
+    end = _last_body_line(lines, body, start) if author else None
     if date is None and start is not None:
         date = dateline(lines, title, start)
     domain = re.sub(r"^https?://([^/:]+).*$", r"\1", url) if url else None
@@ -279,16 +280,24 @@ def _line_of(lines: Sequence[str], paragraph: str, after: int = 0) -> int | None
 
 
 def _last_body_line(lines: Sequence[str], body: Sequence[str], start: int | None) -> int | None:
-    """The last text node of the page that is part of the extracted body."""
+    """The last text node of the page that is part of the extracted body's
+    last paragraphs: one whose first words occur together in them (a node
+    may start anywhere in a paragraph, after a link or an emphasis; related
+    headlines share fewer words)."""
     if start is None:
         return None
-    text = fold(" ".join(body))
-    inside = [
-        i for i in range(start, len(lines)) if len(key := fold(lines[i])) >= 20 and key in text
-    ]
-    return inside[-1] if inside else start
+    words = fold(" ".join(body[-_LAST_PARAGRAPHS:])).split()
+    n = _NODE_WORDS
+    grams = {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+    for i in range(len(lines) - 1, start, -1):
+        first = fold(lines[i][:200]).split()[:n]
+        if len(first) == n and tuple(first) in grams:
+            return i
+    return start
 
 
+_NODE_WORDS = 6
+_LAST_PARAGRAPHS = 3
 _BYLINE_AFTER = 15  # lines after the last paragraph where a signature may stand
 
 
@@ -320,9 +329,8 @@ _BYLINE = re.compile(r"^(?:par|by|auteure?\(?s?\)?|author)\b\s*:?\s*", re.IGNORE
 
 def fold(text: str) -> str:
     """Comparison key: case, accents, punctuation and spacing ignored."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return " ".join(w.lower() for w in _WORD.findall(text))
+    text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    return " ".join(_WORD.findall(text.lower()))
 
 
 def _letters(text: str) -> str:
@@ -351,7 +359,9 @@ def site_name(
     suffix = _title_suffix(head_title)
     if suffix:
         key = fold(suffix)
-        others = sum(fold(line) == key for line in lines) - (fold(head_title or "") == key)
+        others = sum(fold(line) == key for line in lines if len(line) <= 3 * len(suffix) + 10) - (
+            fold(head_title or "") == key
+        )
         agrees = (
             (domain is not None and _letters(suffix) in _letters(_site_label(domain)))
             or (holder is not None and (key in fold(holder) or fold(holder) in key))
