@@ -10,7 +10,11 @@ With --rules, each repair clean_html makes to trafilatura's output
 without it, the words it removes and on how many pages (-v: the text itself,
 to judge whether it is chrome or article), against trafilatura alone (no rule).
 
+With --metadata, the publication date, outlet and author found on each page
+(HTML and its text dump) against html/metadata.json.
+
     python scripts/eval_cleaning.py [--data ../shared/data] [--show PAGE] [--rules [-v]]
+                                    [--metadata]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qa.clean import HTML_RULES, clean_html, clean_text, normalize
+from qa.metadata import fold as fold_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,6 +181,45 @@ def rule_table(folder: Path, verbose: bool) -> None:
                 print(f"    {p}: {' '.join(removed[p])[:400]}")
 
 
+def metadata_table(data: Path) -> None:
+    """Date, outlet and author per page: found (HTML, text dump) against the annotation."""
+    truth = json.loads((data / "html" / "metadata.json").read_text(encoding="utf-8"))["pages"]
+    urls = {
+        p: u if isinstance(u := e.get("url"), str) else None for p, e in load(data / "html").items()
+    }
+    counts = Counter[str]()
+    print(f"\n{'page':<38} {'date: annotated / HTML / text':<38} outlet / author (HTML)")
+    for page, want in sorted(truth.items()):
+        html = clean_html((data / "html" / page).read_text(encoding="utf-8"), urls.get(page))
+        dump = data / "text" / page.replace(".html", ".txt")
+        text = clean_text(dump.read_text(encoding="utf-8"))
+        counts["html date"] += html.date == want["date"]
+        counts["text date"] += text.date == want["date"]
+        counts["text date wrong"] += text.date is not None and text.date != want["date"]
+        counts["html outlet"] += _same(html.source, want["outlet"])
+        counts["text outlet"] += _same(text.source, want["outlet"])
+        counts["text outlet named"] += text.source is not None
+        counts["author"] += _same(html.author, want["author"]) and html.author is not None
+        counts["author wrong"] += html.author is not None and not _same(html.author, want["author"])
+        dates = f"{want['date']} / {html.date} / {text.date}"
+        print(f"{page:<38} {dates:<38} {html.source!r} / {html.author!r}")
+    n = len(truth)
+    print(
+        f"dates right: HTML {counts['html date']}/{n}, text dumps {counts['text date']}/{n} "
+        f"({counts['text date wrong']} wrong); outlets: HTML {counts['html outlet']}/{n}, "
+        f"text {counts['text outlet']}/{n} ({counts['text outlet named']} named); "
+        f"authors: {counts['author']} right, {counts['author wrong']} wrong"
+    )
+
+
+def _same(found: str | None, annotated: str | None) -> bool:
+    """Equal once folded, or one name inside the other ("PSL", "Université PSL")."""
+    if not found or not annotated:
+        return found == annotated
+    a, b = f" {fold_name(found)} ", f" {fold_name(annotated)} "
+    return a in b or b in a
+
+
 def fmt(s: Score) -> str:
     keep = f"{s.kept:>2}/{s.keep_total:<2} {s.keep_rate:6.1%}"
     return f"{keep}  {s.dropped:>2}/{s.drop_total:<2} {s.drop_rate:6.1%}"
@@ -212,10 +256,16 @@ def main(argv: list[str] | None = None) -> int:
         "--rules", action="store_true", help="measure each repair of trafilatura's output"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="with --rules: the words")
+    parser.add_argument(
+        "--metadata", action="store_true", help="dates, outlets, authors against metadata.json"
+    )
     args = parser.parse_args(argv)
     data: Path = args.data
     if args.rules:
         rule_table(data / "html", args.verbose)
+        return 0
+    if args.metadata:
+        metadata_table(data)
         return 0
     if args.show:
         folder = data / ("html" if args.show.endswith(".html") else "text")

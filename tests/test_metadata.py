@@ -7,11 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import DATA, ENGLISH_ARTICLE, FRENCH_ARTICLE
+from helpers import DATA, ENGLISH_ARTICLE, FRENCH_ARTICLE, encoder
 
+from qa import indexing
 from qa.clean import clean_html, clean_text
 from qa.ingest import read_file
 from qa.metadata import dateline, fold, normalize_date, parse_date, site_name
+from qa.settings import Settings
+from qa.store import IndexReader
 
 needs_data = pytest.mark.skipif(
     not (DATA / "html" / "metadata.json").is_file(), reason="no dev data in ../shared"
@@ -213,3 +216,25 @@ def test_dev_text_dumps_datelines_and_outlets() -> None:
         right += cleaned.date == truth["date"]
         named += cleaned.source is not None
     assert right >= 9 and named >= 6
+
+
+@needs_data
+def test_build_stores_the_metadata(tmp_path: Path) -> None:
+    """Through a real build: an HTML dev page, a dated text dump, a JSONL record."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    page = "ledevoir.com.trottinettes.html"
+    (corpus / page).write_bytes((DATA / "html" / page).read_bytes())
+    dump = "sciencesetavenir.fr.rumeur.txt"
+    (corpus / dump).write_bytes((DATA / "text" / dump).read_bytes())
+    record = {"text": ENGLISH_ARTICLE, "date": "2024-10-01T08:30:00Z", "publisher": "The Echo"}
+    (corpus / "r.jsonl").write_text(json.dumps(record), encoding="utf-8")
+    index = tmp_path / "index"
+    report = indexing.build(corpus, index, encoder(), Settings(index_dir=str(index)))
+    assert report.errors == []
+    listed = {(a["date"], a["source"], a["author"]) for a in IndexReader(index).list_articles()}
+    assert listed == {
+        ("2020-02-19", "Le Devoir", "Jeanne Corriveau"),
+        ("2020-09-14", "Sciences et Avenir", None),
+        ("2024-10-01", "The Echo", None),
+    }
