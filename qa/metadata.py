@@ -308,7 +308,7 @@ def _printed_author(author: str | None, lines: Sequence[str], body_end: int | No
     if not author or body_end is None:
         return None
     key = fold(author.split(";")[0].split(",")[0])
-    if any(key in fold(line) for line in lines[: body_end + _BYLINE_AFTER]):
+    if key and any(key in fold(line) for line in lines[: body_end + _BYLINE_AFTER]):
         return author
     return None
 
@@ -316,7 +316,7 @@ def _printed_author(author: str | None, lines: Sequence[str], body_end: int | No
 # --------------------------------------------------------------------------- outlet and author
 
 # Separators between the title and the section or site name in <title>.
-_SITE_SEP = re.compile(r"\s+[|–—•·:-]\s+|\s+[|–—•·]\s*")
+_SITE_SEP = re.compile(r"\s+[|–—•·-]\s+")
 _COPYRIGHT = re.compile(
     r"^(?:©|\(c\)|copyright)\s*(?:copyright\s*)?(?:\d{4}(?:\s*[-–]\s*\d{4})?\s*)?(?P<holder>.+?)"
     r"(?:\s*\d{4}(?:\s*[-–]\s*\d{4})?)?(?:\s+[-–|]\s.*|[,.]\s.*|\.)?$",
@@ -397,7 +397,7 @@ def _looks_like_url(text: str) -> bool:
 def _title_suffix(head_title: str | None) -> str | None:
     if not head_title:
         return None
-    parts = [p.strip() for p in re.split(r"\s+[|–—•·-]\s+", head_title) if p.strip()]
+    parts = [p.strip() for p in _SITE_SEP.split(head_title) if p.strip()]
     if len(parts) < 2:
         return None
     last = parts[-1]
