@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from helpers import encoder
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qa import indexing
 from qa.decode import Undecodable, declared_encoding, decode
@@ -180,3 +182,13 @@ def test_build_indexes_every_encoding(tmp_path: Path) -> None:
     for place in ("région", "commune", "métropole"):
         assert any(f"les élus de la {place}" in t for t in texts)
     assert sum("5 M€" in t and "l’œuvre" in t for t in texts) == 2  # the two cp1252/UTF-16 ones
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_decode_or_raise_undecodable(data: bytes) -> None:
+    try:
+        text, encoding = decode(data)
+    except Undecodable:
+        return
+    assert isinstance(text, str) and encoding
