@@ -11,20 +11,22 @@ the article is the contiguous run of lines with the most prose in it (a maximum
 sub-array over line scores, after Finn et al., 2001). Every rule is general:
 nothing here names a site or a page.
 
-HTML goes through trafilatura; its output loses the furniture lines the same
-classifier recognises on sight and the non-prose tail after the last paragraph,
-then goes through the same title, credit and paragraph repairs as text.
+HTML goes through trafilatura; its output loses lines without a letter and
+the non-prose tail after the last paragraph, then goes through the same title,
+credit and paragraph repairs as text (HTML_RULES; what each costs and drops on
+the dev pages is in docs/cleaning.md).
 """
 
 from __future__ import annotations
 
-import datetime
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
+
+from .metadata import dateline, html_metadata, site_name
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,10 @@ class Cleaned:
     title: str | None  # the article title, found once (None if none)
     text: str  # NFC, one paragraph or heading per line, blank line between
     credit: str | None  # "agences et rédaction" from "Source : agences et rédaction"
-    date: str | None = None
+    date: str | None = None  # publication date, YYYY-MM-DD (qa.metadata)
     url: str | None = None
+    source: str | None = None  # the outlet
+    author: str | None = None
 
 
 # --------------------------------------------------------------------------- normalization
@@ -478,76 +482,6 @@ def _find_title(lines: Sequence[str], body_start: int) -> str | None:
     return head or repeated
 
 
-# --------------------------------------------------------------------------- date
-
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            "janvier january jan janv",
-            "février fevrier february feb févr fev",
-            "mars march mar",
-            "avril april apr avr",
-            "mai may",
-            "juin june jun",
-            "juillet july jul juil",
-            "août aout august aug",
-            "septembre september sep sept",
-            "octobre october oct",
-            "novembre november nov",
-            "décembre decembre december dec déc",
-        ),
-        start=1,
-    )
-    for name in names.split()
-}
-_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_DATE_PATTERNS = (
-    (re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"), "ymd"),
-    (re.compile(r"\b(\d{1,2})[./](\d{1,2})[./](\d{4}|\d{2})\b"), "dmy"),
-    (re.compile(rf"\b(\d{{1,2}})(?:er)?\.?\s+({_MONTH})\.?\s+(\d{{4}})\b", re.IGNORECASE), "dMy"),
-    (re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}}),?\s+(\d{{4}})\b", re.IGNORECASE), "Mdy"),
-)
-_DATE_LINE_MAX = 80  # a dateline is short; a date inside a paragraph is about something else
-_DATE_REGION = 40
-
-
-def _parse_date(text: str) -> str | None:
-    """The first plausible calendar date in `text`, as YYYY-MM-DD."""
-    for pattern, order in _DATE_PATTERNS:
-        for match in pattern.finditer(text):
-            a, b, c = match.groups()
-            if order == "ymd":
-                y, m, d = int(a), int(b), int(c)
-            elif order == "dmy":
-                d, m, y = int(a), int(b), int(c)
-                y += 2000 if y < 100 else 0
-            elif order == "dMy":
-                d, m, y = int(a), _MONTHS[b.lower()], int(c)
-            else:
-                m, d, y = _MONTHS[a.lower()], int(b), int(c)
-            try:
-                return datetime.date(y, m, d).isoformat()
-            except ValueError:
-                continue
-    return None
-
-
-def _find_date(lines: Sequence[str], title: str | None, body_start: int) -> str | None:
-    """The dateline between the title heading and the body (publication date)."""
-    lo = max(1, body_start - _DATE_REGION)
-    if title:
-        key = _fold(title)
-        heading = next((i for i in range(lo, body_start) if _fold(lines[i]) == key), None)
-        lo = heading if heading is not None else max(1, body_start - 8)
-    for line in lines[lo:body_start]:
-        if len(line) <= _DATE_LINE_MAX:
-            date = _parse_date(line)
-            if date:
-                return date
-    return None
-
-
 # --------------------------------------------------------------------------- repairs
 
 
@@ -643,12 +577,20 @@ def _credit_of(line: str) -> str | None:
 
 
 def _finish(
-    paragraphs: list[str], title: str | None, after: Sequence[str]
+    paragraphs: list[str],
+    title: str | None,
+    after: Sequence[str],
+    rules: Collection[str] = ("title-copies", "rejoin", "dedupe", "credit"),
 ) -> tuple[str, str | None]:
-    paragraphs = _strip_injected_title(paragraphs, title)
-    paragraphs = _rejoin(paragraphs)
-    paragraphs = _dedupe(paragraphs)
-    paragraphs, credit = _take_credit(paragraphs, after)
+    if "title-copies" in rules:
+        paragraphs = _strip_injected_title(paragraphs, title)
+    if "rejoin" in rules:
+        paragraphs = _rejoin(paragraphs)
+    if "dedupe" in rules:
+        paragraphs = _dedupe(paragraphs)
+    credit = None
+    if "credit" in rules:
+        paragraphs, credit = _take_credit(paragraphs, after)
     return "\n\n".join(paragraphs), credit
 
 
@@ -672,19 +614,26 @@ def clean_text(raw: str) -> Cleaned:
     kinds = _revise([line.kind for line in judged[start:end]])
     kept = [lines[start + i] for i, kind in enumerate(kinds) if kind is _Kind.GOOD]
     text, credit = _finish(kept, title, lines[end:])
-    date = _find_date(lines, title, start)
-    return Cleaned(title=title, text=text, credit=credit, date=date)
+    return Cleaned(
+        title=title,
+        text=text,
+        credit=credit,
+        date=dateline(lines, title, start),
+        source=site_name(lines, lines[0]),
+    )
 
 
 def _trim_tail(lines: list[str]) -> tuple[list[str], list[str]]:
     """Split off the run of non-prose lines after the last paragraph (dates, tags, names).
 
-    A run introduced by a line ending in ":" is a list the article announced: kept.
+    A run introduced by a line ending in ":" is a list the article announced:
+    kept. With no paragraph at all, everything is tail: trafilatura found no
+    article (a "Menu" or a share button left on a page without one).
     """
     end = len(lines)
     while end > 0 and _classify(lines[end - 1]).kind not in (_Kind.GOOD, _Kind.NEAR):
         end -= 1
-    if end == 0 or lines[end - 1].endswith(":"):
+    if end > 0 and lines[end - 1].endswith(":"):
         return lines, []
     return lines[:end], lines[end:]
 
@@ -718,12 +667,29 @@ _GLUED_LABEL = re.compile(
 )
 
 
-def clean_html(html: str, url: str | None = None) -> Cleaned:
+# What clean_html does to trafilatura's output, by name, so that
+# scripts/eval_cleaning.py can measure each one's cost in article text on the
+# dev pages (docs/cleaning.md). A rule stays only if it dropped chrome on
+# several pages and article text on none; the furniture classifier of text
+# dumps is not among them: it cost headings and short paragraphs.
+HTML_RULES = (
+    "glued-labels",  # a CSS-separated label gets its own line (drops nothing)
+    "letterless",  # lines without a letter: scores, separators
+    "title-line",  # the title heading moves to metadata
+    "tail",  # the non-prose run after the last paragraph (forms, footers, datelines)
+    "title-copies",  # copies of the title, whole or spliced into a sentence
+    "rejoin",  # a paragraph broken mid-sentence is joined (drops nothing)
+    "dedupe",  # the earlier copy of a paragraph printed twice
+    "credit",  # a "Source : AFP" line moves to metadata
+)
+
+
+def clean_html(html: str, url: str | None = None, rules: Collection[str] = HTML_RULES) -> Cleaned:
     """Clean an HTML page with trafilatura (main text and metadata), then repair it."""
     import trafilatura  # heavy import, only needed for HTML
 
     doc = trafilatura.bare_extraction(
-        _GLUED_LABEL.sub(r"\1<br>", html),
+        _GLUED_LABEL.sub(r"\1<br>", html) if "glued-labels" in rules else html,
         url=url,
         include_comments=False,
         include_tables=True,
@@ -731,22 +697,31 @@ def clean_html(html: str, url: str | None = None) -> Cleaned:
     )
     if doc is None:
         return Cleaned(title=None, text="", credit=None, url=url)
-    # trafilatura keeps some furniture (share buttons, captions, a "Menu" on
-    # pages with no article); lines without a letter are scores and separators.
-    lines = [
-        line
-        for line in _lines(getattr(doc, "text", None) or "")
-        if _WORD.search(line) and not _is_furniture(line, _WORD.findall(line))
-    ]
+    lines = _lines(getattr(doc, "text", None) or "")
+    if "letterless" in rules:
+        lines = [line for line in lines if _WORD.search(line)]
     title, first_is_title = _html_title(getattr(doc, "title", None), lines[0] if lines else None)
-    if first_is_title:
+    if first_is_title and "title-line" in rules:
         lines = lines[1:]
-    lines, tail = _trim_tail(lines)
-    text, credit = _finish(lines, title, tail)
+    tail: list[str] = []
+    if "tail" in rules:
+        lines, tail = _trim_tail(lines)
+    text, credit = _finish(lines, title, tail, rules)
+    page_url = getattr(doc, "url", None) or url
+    date, source, author = html_metadata(
+        html,
+        title,
+        lines,
+        getattr(doc, "sitename", None),
+        page_url,
+        getattr(doc, "author", None),
+    )
     return Cleaned(
         title=title,
         text=text,
         credit=credit,
-        date=getattr(doc, "date", None) or None,
-        url=getattr(doc, "url", None) or url,
+        date=date,
+        url=page_url,
+        source=source,
+        author=author,
     )

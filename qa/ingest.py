@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .clean import Cleaned, clean_html, clean_text, normalize
+from .decode import Undecodable, decode, has_bom
 from .errors import (
     ArticleEmpty,
     ArticleTooLarge,
@@ -23,6 +24,7 @@ from .errors import (
     Unreadable,
 )
 from .lang import detect_language
+from .metadata import clean_author, normalize_date, record_field
 from .records import Article
 from .settings import Settings
 
@@ -31,6 +33,9 @@ HTML_SUFFIXES = (".html", ".htm")
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + JSON_SUFFIXES
 RECORD_FIELDS = ("id", "title", "text", "url", "date", "lang")
+# Other systems' names for the outlet and the author, first found wins.
+SOURCE_FIELDS = ("source", "outlet", "site_name", "sitename", "publisher")
+AUTHOR_FIELDS = ("author", "authors", "byline")
 
 
 def content_id(text: str) -> str:
@@ -45,12 +50,15 @@ def _decode(path: Path) -> str:
         raise Unreadable(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
     if not data.strip():
         raise ArticleEmpty(f"{path}: the file is empty.")
-    if b"\x00" in data[:8192]:
+    if b"\x00" in data[:8192] and not has_bom(data):
         raise UnknownFormat(f"{path}: binary file, not text, HTML or JSON.")
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UnknownFormat(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
+        text, _ = decode(data)
+    except Undecodable as exc:
+        raise UnknownFormat(
+            f"{path}: cannot be read as text ({exc}); save it as UTF-8 to index it."
+        ) from exc
+    return text
 
 
 def _article(cleaned: Cleaned, source: str, given: dict[str, Any] | None = None) -> Article:
@@ -65,10 +73,11 @@ def _article(cleaned: Cleaned, source: str, given: dict[str, Any] | None = None)
         text=text,
         lang=_str(given.get("lang")) or detect_language(text),
         url=_str(given.get("url")) or cleaned.url,
-        date=_str(given.get("date")) or cleaned.date,
+        date=normalize_date(given.get("date")) or cleaned.date,
         origin=source,
         credit=cleaned.credit,
-        source=_str(given.get("source")),
+        source=_str(record_field(given, *SOURCE_FIELDS)) or cleaned.source,
+        author=clean_author(_str(record_field(given, *AUTHOR_FIELDS))) or cleaned.author,
     )
 
 
@@ -107,7 +116,9 @@ def _check_size(source: str, size: int, max_bytes: int) -> None:
 def article_from_record(
     record: Any, source: str, max_bytes: int = Settings.max_article_bytes
 ) -> Article:
-    """A JSON record `{"id", "title", "text", "url", "date", "lang"}`; only text is required."""
+    """A JSON record `{"id", "title", "text", "url", "date", "lang", "source", "author"}`;
+    only text is required. A date is stored as YYYY-MM-DD (None if it holds no
+    date); the outlet may also be called outlet, site_name or publisher."""
     if not isinstance(record, dict):
         raise InvalidRecord(
             f"{source}: a record must be a JSON object, not {type(record).__name__}."
@@ -120,8 +131,8 @@ def article_from_record(
         _check_size(source, len(text.encode("utf-8", "surrogatepass")), max_bytes)
     try:
         _utf8(text)
-        for key in RECORD_FIELDS:
-            _str(record.get(key))
+        for key in RECORD_FIELDS + SOURCE_FIELDS + AUTHOR_FIELDS:
+            _str(record_field(record, key))
     except InvalidRecord as exc:
         raise InvalidRecord(f"{source}: {exc}") from exc
     # A record's text is the article as another system stored it: trusted as

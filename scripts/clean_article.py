@@ -3,8 +3,10 @@
 
     clean_article.py FILE          one JSON object per article, one per line
 
-Each object is {"id", "title", "text", "lang", "url", "sentences": [{"start",
-"end", "text"}]} with `text[start:end] == sentence text`. A .json or .jsonl file
+Each object is {"id", "title", "text", "lang", "url", "date", "source",
+"author", "sentences": [{"start", "end", "text"}]} with `text[start:end] ==
+sentence text`; `date` is the publication date (YYYY-MM-DD) or null, `source`
+the outlet. A .json or .jsonl file
 with several records prints one line per record. Exit codes: 0 done, 1 some
 records were skipped, 2 the file cannot be read.
 """
@@ -32,6 +34,9 @@ def article_json(article: Article) -> dict[str, Any]:
         "text": article.text,
         "lang": article.lang,
         "url": article.url,
+        "date": article.date,
+        "source": article.source,
+        "author": article.author,
         "sentences": [
             {"start": s.start, "end": s.end, "text": s.text} for s in split_sentences(article.text)
         ],

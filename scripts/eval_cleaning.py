@@ -5,7 +5,16 @@ and the share of chrome snippets absent from it (drop). Text dumps are cleaned
 by `clean_text`; HTML pages by `clean_html` and, for comparison, by plain
 `trafilatura.extract` with its default settings.
 
-    python scripts/eval_cleaning.py [--data ../shared/data] [--show PAGE]
+With --rules, each repair clean_html makes to trafilatura's output
+(qa.clean.HTML_RULES) is measured on every HTML page: what the cleaner gives
+without it, the words it removes and on how many pages (-v: the text itself,
+to judge whether it is chrome or article), against trafilatura alone (no rule).
+
+With --metadata, the publication date, outlet and author found on each page
+(HTML and its text dump) against html/metadata.json.
+
+    python scripts/eval_cleaning.py [--data ../shared/data] [--show PAGE] [--rules [-v]]
+                                    [--metadata]
 """
 
 from __future__ import annotations
@@ -17,10 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from qa.clean import clean_html, clean_text, normalize
+from qa.clean import HTML_RULES, clean_html, clean_text, normalize
+from qa.metadata import fold as fold_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,6 +135,91 @@ def html_cleaner(html: str, url: str | None) -> str:
     return clean_html(html, url).text
 
 
+def html_cleaner_with(rules: tuple[str, ...]) -> Callable[[str, str | None], str]:
+    def run(html: str, url: str | None) -> str:
+        return clean_html(html, url, rules).text
+
+    return run
+
+
+def removed_words(before: str, after: str) -> list[str]:
+    """Words of `before` that `after` lacks (a multiset difference, in order)."""
+    missing = Counter(before.split()) - Counter(after.split())
+    out = []
+    for word in before.split():
+        if missing[word] > 0:
+            missing[word] -= 1
+            out.append(word)
+    return out
+
+
+def rule_table(folder: Path, verbose: bool) -> None:
+    """Per rule: the figures without it, and the words it removes on which pages."""
+    pages = sorted(load(folder))
+    raws = {p: (folder / p).read_text(encoding="utf-8") for p in pages}
+    expect = load(folder)
+    urls = {p: u if isinstance(u := expect[p].get("url"), str) else None for p in pages}
+
+    def texts(rules: tuple[str, ...]) -> dict[str, str]:
+        return {p: clean_html(raws[p], urls[p], rules).text for p in pages}
+
+    full = texts(HTML_RULES)
+    total = sum((score(full[p], expect[p]) for p in pages), ZERO)
+    print(f"\nHTML rules (all rules: {fmt(total)})")
+    print(f"{'rule':<14} {'without it: keep / drop':<31} {'words removed':>13}  pages")
+    rows = [(r, tuple(x for x in HTML_RULES if x != r)) for r in HTML_RULES]
+    rows.append(("(none)", ()))
+    for name, rules in rows:
+        without = texts(rules)
+        s = sum((score(without[p], expect[p]) for p in pages), ZERO)
+        removed = {p: removed_words(without[p], full[p]) for p in pages}
+        hit = [p for p in pages if removed[p]]
+        words = sum(len(w) for w in removed.values())
+        print(f"{name:<14} {fmt(s):<31} {words:>13}  {len(hit)} {' '.join(hit)}")
+        if verbose and name != "(none)":
+            for p in hit:
+                print(f"    {p}: {' '.join(removed[p])[:400]}")
+
+
+def metadata_table(data: Path) -> None:
+    """Date, outlet and author per page: found (HTML, text dump) against the annotation."""
+    truth = json.loads((data / "html" / "metadata.json").read_text(encoding="utf-8"))["pages"]
+    urls = {
+        p: u if isinstance(u := e.get("url"), str) else None for p, e in load(data / "html").items()
+    }
+    counts = Counter[str]()
+    print(f"\n{'page':<38} {'date: annotated / HTML / text':<38} outlet / author (HTML)")
+    for page, want in sorted(truth.items()):
+        html = clean_html((data / "html" / page).read_text(encoding="utf-8"), urls.get(page))
+        dump = data / "text" / page.replace(".html", ".txt")
+        text = clean_text(dump.read_text(encoding="utf-8"))
+        counts["html date"] += html.date == want["date"]
+        counts["text date"] += text.date == want["date"]
+        counts["text date wrong"] += text.date is not None and text.date != want["date"]
+        counts["html outlet"] += _same(html.source, want["outlet"])
+        counts["text outlet"] += _same(text.source, want["outlet"])
+        counts["text outlet named"] += text.source is not None
+        counts["author"] += _same(html.author, want["author"]) and html.author is not None
+        counts["author wrong"] += html.author is not None and not _same(html.author, want["author"])
+        dates = f"{want['date']} / {html.date} / {text.date}"
+        print(f"{page:<38} {dates:<38} {html.source!r} / {html.author!r}")
+    n = len(truth)
+    print(
+        f"dates right: HTML {counts['html date']}/{n}, text dumps {counts['text date']}/{n} "
+        f"({counts['text date wrong']} wrong); outlets: HTML {counts['html outlet']}/{n}, "
+        f"text {counts['text outlet']}/{n} ({counts['text outlet named']} named); "
+        f"authors: {counts['author']} right, {counts['author wrong']} wrong"
+    )
+
+
+def _same(found: str | None, annotated: str | None) -> bool:
+    """Equal once folded, or one name inside the other ("PSL", "Université PSL")."""
+    if not found or not annotated:
+        return found == annotated
+    a, b = f" {fold_name(found)} ", f" {fold_name(annotated)} "
+    return a in b or b in a
+
+
 def fmt(s: Score) -> str:
     keep = f"{s.kept:>2}/{s.keep_total:<2} {s.keep_rate:6.1%}"
     return f"{keep}  {s.dropped:>2}/{s.drop_total:<2} {s.drop_rate:6.1%}"
@@ -156,8 +252,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also score trafilatura with favor_precision, favor_recall, no comments",
     )
+    parser.add_argument(
+        "--rules", action="store_true", help="measure each repair of trafilatura's output"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="with --rules: the words")
+    parser.add_argument(
+        "--metadata", action="store_true", help="dates, outlets, authors against metadata.json"
+    )
     args = parser.parse_args(argv)
     data: Path = args.data
+    if args.rules:
+        rule_table(data / "html", args.verbose)
+        return 0
+    if args.metadata:
+        metadata_table(data)
+        return 0
     if args.show:
         folder = data / ("html" if args.show.endswith(".html") else "text")
         raw = (folder / args.show).read_text(encoding="utf-8")
@@ -166,7 +275,11 @@ def main(argv: list[str] | None = None) -> int:
         print(cleaned.text)
         return 0
     table("Text dumps (clean_text)", evaluate(data / "text", {"clean_text": text_cleaner}))
-    html_cleaners = {"clean_html": html_cleaner, "trafilatura default": trafilatura_with()}
+    html_cleaners = {
+        "clean_html": html_cleaner,
+        "trafilatura alone (no rule)": html_cleaner_with(()),
+        "trafilatura default": trafilatura_with(),
+    }
     if args.variants:
         html_cleaners |= {
             "traf. favor_precision": trafilatura_with(favor_precision=True),

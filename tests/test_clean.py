@@ -378,3 +378,34 @@ def test_normalize_is_idempotent_and_nfc(raw: str) -> None:
     assert normalize(once) == once
     assert unicodedata.is_normalized("NFC", once)
     assert "\r" not in once and "\u200b" not in once
+
+
+# Lines of article text that the text-dump furniture rules condemn on sight
+# (all capitals, account or contact words, a "©" credit, a caption label,
+# a URL): on HTML, trafilatura has already chosen the article, and these
+# rules cost real paragraphs and headings (docs/cleaning.md).
+_HTML_BODY_LINES = [
+    "LES CHIFFRES CLÉS",
+    "Le maire a répondu par courriel aux questions des élus du conseil municipal",
+    "Le chantier sera financé par la région et par l'État, a précisé le préfet. © AFP",
+    "Contact presse",
+    "Photo : les travaux ont commencé en mars",
+    "https://www.example.org/rapport-2024",
+]
+
+
+def test_html_keeps_body_lines_the_text_rules_would_drop() -> None:
+    prose = (
+        "<p>Le conseil municipal de Besançon a voté mardi soir le budget du nouveau pont sur "
+        "le Doubs, un projet attendu depuis plus de dix ans par les habitants du quartier.</p>"
+    )
+    body = "".join(
+        f"<h2>{line}</h2>" if line.isupper() else f"<p>{line}</p>" for line in _HTML_BODY_LINES
+    )
+    html = (
+        "<html><head><title>Le pont du Doubs</title></head><body><article><h1>Le pont du "
+        f"Doubs</h1>{prose}{body}{prose.replace('mardi', 'jeudi')}</article></body></html>"
+    )
+    text = clean_html(html).text
+    for line in _HTML_BODY_LINES:
+        assert line in text, (line, text)

@@ -227,7 +227,8 @@ def test_given_language_wins(tmp_path: Path) -> None:
         ("empty.txt", b"", ArticleEmpty, ["empty"]),
         ("blank.html", b"  \n\t\n", ArticleEmpty, ["empty"]),
         ("binary.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", UnknownFormat, ["binary"]),
-        ("latin1.txt", "Le député a parlé.".encode("latin-1"), UnknownFormat, ["UTF-8"]),
+        # No encoding reads it (Latin-1 and cp1252 pages are read: test_encodings.py).
+        ("noise.txt", bytes(range(1, 256)) * 2, UnknownFormat, ["encoding", "UTF-8"]),
         ("report.pdf", b"%PDF-1.4 whatever", UnknownFormat, [".pdf", ".txt", ".jsonl"]),
         ("README2", b"no extension", UnknownFormat, ["no extension"]),
         ("bad.json", b'{"text": "oops",}', InvalidRecord, ["invalid JSON", "line 1"]),

@@ -230,7 +230,9 @@ def clean(path: Path) -> tuple[list[dict[str, object]], subprocess.CompletedProc
 def test_clean_article_seed() -> None:
     [article], out = clean(SEED)
     assert out.returncode == 0 and out.stderr == ""
-    assert set(article) == {"id", "title", "text", "lang", "url", "sentences"}
+    assert set(article) == {
+        "id", "title", "text", "lang", "url", "date", "source", "author", "sentences"
+    }  # fmt: skip
     assert article["title"] == SEED_TITLE
     assert article["lang"] == "fr"
     assert article["id"] == read_file(SEED)[0][0].id
@@ -252,7 +254,15 @@ def test_clean_article_seed() -> None:
 def test_clean_article_records_as_json_lines(tmp_path: Path) -> None:
     path = tmp_path / "two.json"
     records = [
-        {"id": "a", "title": "Bees", "text": ENGLISH_ARTICLE, "url": "https://example.org/b"},
+        {
+            "id": "a",
+            "title": "Bees",
+            "text": ENGLISH_ARTICLE,
+            "url": "https://example.org/b",
+            "date": "2024-10-01T08:30:00+02:00",
+            "outlet": "Lincolnshire Echo",
+            "author": "By Jane Doe",
+        },
         {"text": FRENCH_ARTICLE},
     ]
     path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
@@ -262,6 +272,10 @@ def test_clean_article_records_as_json_lines(tmp_path: Path) -> None:
     assert articles[0]["id"] == "a"
     assert [a["lang"] for a in articles] == ["en", "fr"]
     assert articles[0]["url"] == "https://example.org/b" and articles[1]["url"] is None
+    assert [(a["date"], a["source"], a["author"]) for a in articles] == [
+        ("2024-10-01", "Lincolnshire Echo", "Jane Doe"),
+        (None, None, None),
+    ]
     for a in articles:
         for s in a["sentences"]:  # type: ignore[attr-defined]
             assert a["text"][s["start"] : s["end"]] == s["text"]  # type: ignore[index]
@@ -275,6 +289,11 @@ def test_clean_article_html() -> None:
     assert out.returncode == 0
     assert article["title"] == "La fin des trottinettes en libre-service à Montréal"
     assert str(article["url"]).startswith("https://www.ledevoir.com/")
+    assert (article["date"], article["source"], article["author"]) == (
+        "2020-02-19",
+        "Le Devoir",
+        "Jeanne Corriveau",
+    )
 
 
 @pytest.mark.parametrize(
