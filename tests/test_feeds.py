@@ -17,7 +17,7 @@ from qa.ingest import read_file
 from qa.pipeline import QAEngine
 from qa.records import Article
 from qa.settings import Settings
-from qa.store import IndexReader
+from qa.store import IndexReader, current_build_id
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 RSS = FEEDS / "courrier-jura.rss"
@@ -189,9 +189,11 @@ def test_adding_a_feed_again_adds_nothing_and_a_changed_item_replaces_its_old_ve
 ) -> None:
     index = Path(shutil.copytree(feed_index, tmp_path / "index", symlinks=True))
     settings = Settings(index_dir=str(index))
+    before = current_build_id(index)
     again = indexing.add([RSS], index, encoder(), settings)
     assert (again.added, again.removed, again.articles) == ([], [], 7)
     assert len(again.unchanged) == 3
+    assert current_build_id(index) == before  # nothing new: no new build either
 
     # The next fetch of the feed: a new item on top, the Vouglans story updated.
     lac = by_title(read_file(RSS)[0])["Le lac de Vouglans vidé pour l'inspection du barrage"]
