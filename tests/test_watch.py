@@ -30,6 +30,7 @@ from qa.store import IndexReader, current_build_id
 from qa.watch import DropFolder
 
 FEED = ROOT / "tests" / "feeds" / "courrier-jura.rss"
+BUILD = [PYTHON, str(SCRIPTS / "build_index.py")]
 
 
 class Clock:
@@ -104,8 +105,17 @@ def watched(tmp_path: Path) -> tuple[Path, Path]:
 
 def start_watcher(index: Path, drop: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [PYTHON, str(SCRIPTS / "build_index.py"), "--index", str(index), "--watch", str(drop)]
-        + ["--interval", "0.2", "--settle", "0.5"],
+        [
+            *BUILD,
+            "--index",
+            str(index),
+            "--watch",
+            str(drop),
+            "--interval",
+            "0.2",
+            "--settle",
+            "0.5",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
