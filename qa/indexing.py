@@ -261,6 +261,10 @@ def add(
         kept_ids = old.article_ids()
         fresh = [a for a in _dedupe(articles) if not _same_as_stored(old, a)]
         report.unchanged = [a.id for a in articles if a not in fresh]
+        if not fresh:
+            # Nothing new (a feed or a drop folder offered again): the current
+            # build stays, rather than a copy of it being written.
+            return _unchanged(report, old, started)
         replaced = _replaced_by(old, fresh)
         # New articles are chunked as the index was, whatever the caller's settings.
         chunking = (int(old.meta["chunking"]["size"]), int(old.meta["chunking"]["overlap"]))
@@ -343,6 +347,19 @@ def _replaced_by(old: IndexReader, fresh: list[Article]) -> set[str]:
         if origin in keys or url in keys:
             replaced.add(article_id)
     return replaced
+
+
+def _unchanged(report: BuildReport, old: IndexReader, started: float) -> BuildReport:
+    report.index_path = old.path
+    counts = old.counts
+    report.articles, report.chunks, report.sentences = (
+        counts["articles"],
+        counts["chunks"],
+        counts["sentences"],
+    )
+    old.close()
+    report.total_seconds = time.perf_counter() - started
+    return report
 
 
 def _encoder_meta(encoder: Encoder) -> dict[str, str | int]:

@@ -1,4 +1,4 @@
-"""Reading article files (.txt, .html, .json, .jsonl) into Articles.
+"""Reading article files (.txt, .html, .json, .jsonl, RSS and Atom feeds) into Articles.
 
 Each reader returns articles or raises a named InputError; a build reports the
 error for that file and carries on with the others.
@@ -23,6 +23,7 @@ from .errors import (
     UnknownFormat,
     Unreadable,
 )
+from .feeds import FEED_SUFFIXES, looks_like_feed, read_feed
 from .lang import detect_language
 from .metadata import clean_author, normalize_date, record_field
 from .records import Article
@@ -31,7 +32,7 @@ from .settings import Settings
 TEXT_SUFFIXES = (".txt", ".text")
 HTML_SUFFIXES = (".html", ".htm")
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
-SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + JSON_SUFFIXES
+SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + JSON_SUFFIXES + FEED_SUFFIXES
 RECORD_FIELDS = ("id", "title", "text", "url", "date", "lang")
 # Other systems' names for the outlet and the author, first found wins.
 SOURCE_FIELDS = ("source", "outlet", "site_name", "sitename", "publisher")
@@ -153,6 +154,9 @@ def read_file(
     # One spelling per file, so that adding it again by another path replaces it.
     path = path.resolve()
     suffix = path.suffix.lower()
+    # A feed by its name or, whatever its name, by its root element (qa.feeds).
+    if suffix in FEED_SUFFIXES or looks_like_feed(path):
+        return read_feed(path, max_bytes)
     if suffix not in SUFFIXES:
         raise UnknownFormat(
             f"{path}: unknown format {suffix or '(no extension)'}; "

@@ -67,6 +67,14 @@ class Settings:
         "one .json/.jsonl record. A larger one is skipped with a message (cleaning and "
         "splitting take ~2.5 s per MB).",
     )
+    watch_interval: float = _setting(
+        1.0, "Seconds between two listings of a watched drop folder (build --watch)."
+    )
+    watch_settle: float = _setting(
+        2.0,
+        "Seconds a file in a watched drop folder must keep its size and time before it "
+        "is added, so that one still being copied is not read half-way.",
+    )
     host: str = _setting("127.0.0.1", "Address the web server binds to.")
     port: int = _setting(8000, "Port the web server listens on.")
     max_body_bytes: int = _setting(16384, "Largest request body accepted by /ask, in bytes.")

@@ -1,150 +1,19 @@
 #!/usr/bin/env python3
-"""Build, extend or shrink an index.
+"""Build, extend, shrink or watch an index: the same as `newsqa build` (qa/cli/build.py).
 
-    build_index.py --corpus corpus/ --index index/        full rebuild
-    build_index.py --index index/ --add a.txt b.html      add articles
-    build_index.py --index index/ --remove ID [ID ...]    remove articles
-
-Exit codes: 0 done, 1 done but some inputs were skipped, 2 bad input,
-3 index problem (damaged index, disk full, no write permission, NaN vectors;
-the previous index is then unchanged), 4 encoder cannot load.
+build_index.py --corpus corpus/ --index index/        full rebuild
+build_index.py --index index/ --add a.txt b.html      add articles
+build_index.py --index index/ --remove ID [ID ...]    remove articles
+build_index.py --index index/ --watch inbox/          add files as they land
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import _bootstrap  # noqa: F401
-from tqdm import tqdm
 
-from qa import indexing
-from qa.embed import load_encoder
-from qa.errors import QAError
-from qa.settings import Settings
-from qa.store import IndexReader, resolve_build
-
-
-def main(argv: list[str] | None = None) -> int:
-    defaults = Settings.from_env()
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--corpus", type=Path, default=Path(defaults.corpus_dir), help="folder of articles"
-    )
-    parser.add_argument("--index", type=Path, default=Path(defaults.index_dir), help="index folder")
-    action = parser.add_mutually_exclusive_group()
-    action.add_argument("--add", nargs="+", type=Path, metavar="FILE", help="articles to add")
-    action.add_argument("--remove", nargs="+", metavar="ID", help="article ids to remove")
-    parser.add_argument(
-        "--model", help=f"encoder (default: the index's own, else {defaults.model})"
-    )
-    parser.add_argument(
-        "--store",
-        choices=("faiss", "milvus"),
-        default=defaults.store,
-        help="where chunks are searched (a new build only; --add/--remove keep the index's)",
-    )
-    parser.add_argument("--milvus-uri", default=defaults.milvus_uri, help="Milvus address or file")
-    parser.add_argument("--chunk-size", type=int, default=defaults.chunk_size)
-    parser.add_argument("--chunk-overlap", type=int, default=defaults.chunk_overlap)
-    parser.add_argument(
-        "--max-article-bytes",
-        type=int,
-        default=defaults.max_article_bytes,
-        help="skip a larger article (a .txt/.html file, a record's text)",
-    )
-    parser.add_argument(
-        "--if-missing", action="store_true", help="build only if there is no index yet"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    if args.chunk_overlap >= args.chunk_size or args.chunk_size <= 0 or args.chunk_overlap < 0:
-        parser.error("need 0 <= --chunk-overlap < --chunk-size")
-    if args.max_article_bytes <= 0:
-        parser.error("--max-article-bytes must be positive")
-
-    if args.if_missing and _has_index(args.index):
-        print(f"index already built in {args.index}/; nothing to do")
-        return 0
-    settings = Settings.from_env(
-        index_dir=str(args.index),
-        chunk_size=args.chunk_size,
-        chunk_overlap=args.chunk_overlap,
-        store=args.store,
-        milvus_uri=args.milvus_uri,
-        max_article_bytes=args.max_article_bytes,
-    )
-    quiet = args.quiet or None  # None: bars only on a terminal
-    reading_bar = tqdm(
-        unit="B", unit_scale=True, desc="reading", disable=quiet, file=sys.stderr, leave=False
-    )
-    bar = tqdm(unit="text", desc="encoding", disable=quiet, file=sys.stderr)
-
-    def reading(done: int, total: int, name: str) -> None:
-        # Cleaning a large article takes seconds: the bar names the file being read.
-        reading_bar.total = total
-        reading_bar.n = done
-        reading_bar.set_postfix_str(name, refresh=False)
-        reading_bar.refresh()
-
-    def progress(done: int, total: int) -> None:
-        if bar.total != total:  # a new encoding pass (texts, then new words)
-            bar.reset(total=total)
-        bar.update(done)
-
-    try:
-        model = args.model or _existing_model(args.index) or settings.model
-        encoder = load_encoder(model, settings.encoder_threads())
-        if args.add:
-            report = indexing.add(args.add, args.index, encoder, settings, progress, reading)
-        elif args.remove:
-            report = indexing.remove(args.remove, args.index, encoder)
-        else:
-            report = indexing.build(args.corpus, args.index, encoder, settings, progress, reading)
-    except QAError as exc:
-        _close(reading_bar, bar)
-        # One line, whatever the message holds.
-        print("error: " + " ".join(str(exc).split()), file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        _close(reading_bar, bar)
-        print("interrupted: the previous index is untouched", file=sys.stderr)
-        return 130
-    _close(reading_bar, bar)
-    for error in report.errors:
-        print(f"skipped: {error}", file=sys.stderr)
-    print(report.summary())
-    return 1 if report.errors else 0
-
-
-def _close(*bars: tqdm) -> None:
-    for bar in bars:
-        bar.close()
-
-
-def _has_index(folder: Path) -> bool:
-    try:
-        resolve_build(folder)
-    except QAError:
-        return False
-    return True
-
-
-def _existing_model(folder: Path) -> str | None:
-    """Extending an index keeps the encoder it was built with."""
-    if not _has_index(folder):
-        return None
-    try:
-        reader = IndexReader(folder, verify=False)  # only meta.json is read
-    except QAError:
-        return None
-    name: str = reader.meta["encoder"]["name"]
-    reader.close()
-    return name
-
+from qa.cli.build import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="build_index.py"))

@@ -1,6 +1,6 @@
-"""Serve the question-answering API and chat page (scripts/serve.py is the command).
+"""Serve the question-answering API and chat page (`newsqa serve`, scripts/serve.py).
 
-    serve.py [--index index/] [--host 127.0.0.1] [--port 8000] [--threads 1] [--workers 1]
+    newsqa serve [--index index/] [--host 127.0.0.1] [--port 8000] [--threads 1] [--workers 1]
 
 Each process serves with waitress, which reads every request whole before a
 thread answers it, so slow or idle clients hold sockets, not threads (see
@@ -26,8 +26,8 @@ warnings and errors. /metrics serves Prometheus metrics, summed over all the
 workers (prometheus_client's multiprocess mode, in a temporary folder unless
 PROMETHEUS_MULTIPROC_DIR is set).
 
-scripts/serve.py sets the thread-count variables (OMP_NUM_THREADS and the
-like) before numpy loads; call `main` through it.
+qa/cli/serve.py sets the thread-count variables (OMP_NUM_THREADS and the
+like) before numpy loads; call `main` through it (`newsqa serve`, scripts/serve.py).
 """
 
 from __future__ import annotations
@@ -60,11 +60,13 @@ DEFAULT_THREADS = 1
 log = logging.getLogger("serve")
 
 
-def build_parser(defaults: Settings | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    defaults: Settings | None = None, prog: str | None = "newsqa serve"
+) -> argparse.ArgumentParser:
     """The command line; defaults from `Settings` (QA_* variables): 127.0.0.1:8000."""
     defaults = defaults or Settings.from_env()
     parser = argparse.ArgumentParser(
-        prog="serve.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--index", type=Path, default=Path(defaults.index_dir), help="index folder")
     parser.add_argument(
@@ -98,8 +100,8 @@ def build_parser(defaults: Settings | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, prog: str | None = "newsqa serve") -> int:
+    parser = build_parser(prog=prog)
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be at least 1")
