@@ -32,9 +32,9 @@ class Settings:
     question_tower: str = _setting(
         "auto",
         "Which USE reads questions: 'auto' (the fine-tuned question tower "
-        "qa/models/question-tower.npz when it is there, scripts/train_tower.py), 'none' "
-        "(stock USE), or a tower file. Sentences are always read by stock USE, so an "
-        "index serves with either.",
+        "qa/models/question-tower.npz when the answer model was fitted with it: "
+        "scripts/train.py trains both), 'none' (stock USE), or a tower file. Sentences "
+        "are always read by stock USE, so an index serves with either.",
     )
     threads: int = _setting(0, "Encoder threads; 0 means the machine's core count.")
     query_threads: int = _setting(

@@ -171,11 +171,12 @@ def fine_tune(
     pairs: Pairs,
     sentence_vectors: np.ndarray,
     held_out: set[str],
-    epochs: int = 4,
+    epochs: int = 2,
     batch: int = 32,
     rate: float = 5e-5,
     temperature: float = 0.05,
     seed: int = 0,
+    against_all: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> Fit:
     """Fine-tune the question tower by a contrastive loss: each question
@@ -192,6 +193,9 @@ def fine_tune(
     train = [i for i, c in enumerate(pairs.context) if c not in held_out]
     test = [i for i, c in enumerate(pairs.context) if c in held_out]
     pool = sorted(r for c in held_out for r in pairs.rows_of[c])
+    # With `against_all`, every training sentence is a negative of every question.
+    trained = set(pairs.context[i] for i in train)
+    everything = sorted(r for c in trained for r in pairs.rows_of[c]) if against_all else []
     optimizer = torch.optim.AdamW(model.parameters(), lr=rate, weight_decay=0.0)
 
     def measure() -> float:
@@ -212,7 +216,9 @@ def fine_tune(
         total = 0.0
         for at in range(0, len(train), batch):
             rows = train[at : at + batch]
-            candidates = sorted({r for i in rows for r in pairs.rows_of[pairs.context[i]]})
+            candidates = everything or sorted(
+                {r for i in rows for r in pairs.rows_of[pairs.context[i]]}
+            )
             where = {r: n for n, r in enumerate(candidates)}
             target = torch.tensor([where[pairs.positive[i]] for i in rows])
             q = model(*tokens.batch(rows))

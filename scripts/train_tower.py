@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=TOWER_FILE, help="tower file to write")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--rate", type=float, default=5e-5, help="AdamW learning rate")
     parser.add_argument("--batch", type=int, default=32, help="questions per step")
     parser.add_argument("--temperature", type=float, default=0.05)
@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.1,
         help="share of training titles kept to choose the epoch",
+    )
+    parser.add_argument(
+        "--against-all",
+        action="store_true",
+        help="every training sentence is a negative (default: the sentences of the "
+        "batch's articles)",
     )
     parser.add_argument(
         "--articles",
@@ -95,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         rate=args.rate,
         temperature=args.temperature,
         seed=args.seed,
+        against_all=args.against_all,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     seconds = time.perf_counter() - started
