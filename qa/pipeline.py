@@ -222,10 +222,11 @@ class QAEngine:
         known = reader.words(query_words)
         outside = {w: self._outside_words.get(w) for w in query_words if w not in known}
         missing = [w for w, v in outside.items() if v is None]
-        # One encoder call for the question and the words the index lacks (an
-        # English question on French articles); those are kept for next time.
-        encoded = self.encoder.encode([question, *missing])
-        fresh = dict(zip(missing, encoded[1:], strict=True))
+        # The question is read as a question (USE's question tower, when there
+        # is one); the words the index lacks (an English question on French
+        # articles) as the index's words are, and kept for next time.
+        question_vector = self.encoder.encode_queries([question])[0]
+        fresh = dict(zip(missing, self.encoder.encode(missing), strict=True)) if missing else {}
         if len(self._outside_words) > OUTSIDE_WORDS_CACHED:
             self._outside_words.clear()
         self._outside_words.update(fresh)
@@ -237,7 +238,7 @@ class QAEngine:
         query = Query(
             text=question,
             lang=lang,
-            vector=encoded[0],
+            vector=question_vector,
             terms=query_terms,
             idf=idf_weights(reader, query_terms),
             words=query_words,

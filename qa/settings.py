@@ -29,6 +29,13 @@ class Settings:
         "core and ~7x the encoding time of a build), 'none', or any name `model` accepts "
         "(then retrain the answer model with scripts/train.py).",
     )
+    question_tower: str = _setting(
+        "auto",
+        "Which USE reads questions: 'auto' (the fine-tuned question tower "
+        "qa/models/question-tower.npz when the answer model was fitted with it: "
+        "scripts/train.py trains both), 'none' (stock USE), or a tower file. Sentences "
+        "are always read by stock USE, so an index serves with either.",
+    )
     threads: int = _setting(0, "Encoder threads; 0 means the machine's core count.")
     query_threads: int = _setting(
         1,

@@ -3,7 +3,9 @@
 
     train.py [--data ../shared/data] [--out models/answer-model.json] [--seed 0]
 
-Builds an index of the PIAF training paragraphs (French) and one of the SQuAD
+First fine-tunes USE's question tower (scripts/train_tower.py; --tower-out
+none skips it), since the answer model's features read the question's
+vector. Then builds an index of the PIAF training paragraphs (French) and one of the SQuAD
 training paragraphs (English), asks their questions through the ranking pass
 the server runs, and fits the sentence scorer on the candidates (a listwise
 logistic regression, qa/training.py): once over every feature (indexes with a
@@ -32,10 +34,11 @@ from typing import Any
 
 import _bootstrap  # noqa: F401
 import numpy as np
+import train_tower
 
 from qa import evaluation as ev
 from qa import training as tr
-from qa.embed import load_encoder
+from qa.embed import TOWER_FILE, load_encoder
 from qa.scorer import FEATURES, MODEL_FILE, RESCORE
 from qa.settings import Settings
 
@@ -84,11 +87,26 @@ def main(argv: list[str] | None = None) -> int:
         help="save the collected examples here (pickle), or load them if it exists: "
         "refits without asking the questions again",
     )
+    parser.add_argument(
+        "--tower-out",
+        default=str(TOWER_FILE),
+        help="fine-tune USE's question tower first (scripts/train_tower.py) and write it "
+        "here; the answer model is then fitted on the questions it reads. 'none': "
+        "questions read by stock USE, no tower trained (nor when --examples are loaded)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     settings = Settings.from_env()
-    encoder = load_encoder(settings.model, settings.encoder_threads())
-    asker = load_encoder(settings.model, settings.query_encoder_threads())
+    tower = "none" if args.tower_out == "none" else args.tower_out
+    if tower != "none" and not (args.examples and args.examples.exists()):
+        print("question tower: fine-tuning...", file=sys.stderr, flush=True)
+        options = ["--data", str(args.data), "--seed", str(args.seed), "--out", tower]
+        if args.articles:
+            options += ["--articles", str(args.articles)]
+        if train_tower.main(options):
+            return 1
+    encoder = load_encoder(settings.model, settings.encoder_threads(), tower)
+    asker = load_encoder(settings.model, settings.query_encoder_threads(), tower)
     sets = {
         "piaf": ev.load_squad(args.data / "piaf" / "piaf-train.json", "fr", "piaf"),
         "squad": ev.load_squad(args.data / "squad" / "squad-train-en.json", "en", "squad"),
@@ -187,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
             "piaf/piaf-train.json": "French, questions sampled by --seed",
             "squad/squad-train-en.json": "English, questions sampled by --seed",
         },
-        "encoders": {"first": settings.model, "second": settings.rescore_model},
+        "encoders": {
+            "first": settings.model,
+            "second": settings.rescore_model,
+            "question tower": Path(tower).name if tower != "none" else "none",
+        },
         "seed": args.seed,
         "examples": {
             "answerable": sum(e.answerable for e in examples),
@@ -225,7 +247,8 @@ def model_card(model: dict[str, Any], name: str) -> str:
         "",
         f"- Command: `{model['command']}` (seed {model['seed']}, "
         f"{model['train_seconds']:.0f} s on this machine)",
-        f"- Encoders: {model['encoders']['first']}, second {model['encoders']['second']}",
+        f"- Encoders: {model['encoders']['first']}, second {model['encoders']['second']}, "
+        f"questions read by the question tower {model['encoders']['question tower']}",
         "- Data (training files only; the dev sets are never read):",
         *(f"  - `{path}`: {what}" for path, what in model["data"].items()),
         f"- Examples: {model['examples']['answerable']} answerable questions, "

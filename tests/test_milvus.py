@@ -52,6 +52,9 @@ class MemoEncoder:
             self.seen.update(zip(new, self.inner.encode(new), strict=True))
         return np.stack([self.seen[t] for t in texts]) if texts else self.inner.encode(texts)
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.inner.encode_queries(texts)
+
 
 @dataclass(frozen=True)
 class Stores:

@@ -23,15 +23,18 @@ from qa.training import Example, fit_listwise, rank1, threshold
 
 def test_train_script_writes_a_model_the_engine_loads(tmp_path: Path) -> None:
     """A smoke run: a few paragraphs and questions of each training file."""
-    out = tmp_path / "model.json"
+    out, tower = tmp_path / "model.json", tmp_path / "tower.npz"
     done = run_script(
         "train.py",
         "--articles", "4", "--questions", "12", "--negatives", "4", "--out", out,
+        "--tower-out", tower,
         timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     model = json.loads(out.read_text())
     assert model["command"].startswith("python scripts/train.py --articles 4")
+    # The question tower is fine-tuned first, and its questions are the model's.
+    assert tower.exists() and model["encoders"]["question tower"] == "tower.npz"
     assert model["examples"] == {"answerable": 24, "article hidden": 8}
     for part in ("first", "second"):
         weights = AnswerWeights.trained(part == "second", out)
