@@ -94,11 +94,19 @@ def main(argv: list[str] | None = None) -> int:
         "here; the answer model is then fitted on the questions it reads. 'none': "
         "questions read by stock USE, no tower trained (nor when --examples are loaded)",
     )
+    parser.add_argument(
+        "--tower-from",
+        type=Path,
+        help="read questions with this already fine-tuned tower (scripts/train_tower.py "
+        "writes it, deterministically for a --seed) instead of fine-tuning one again",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     settings = Settings.from_env()
     tower = "none" if args.tower_out == "none" else args.tower_out
-    if tower != "none" and not (args.examples and args.examples.exists()):
+    if args.tower_from:
+        tower = str(args.tower_from)
+    elif tower != "none" and not (args.examples and args.examples.exists()):
         print("question tower: fine-tuning...", file=sys.stderr, flush=True)
         options = ["--data", str(args.data), "--seed", str(args.seed), "--out", tower]
         if args.articles:
