@@ -119,8 +119,8 @@ def test_counts_agree_with_sqlite_and_faiss(built: Built) -> None:
     assert db.execute("SELECT count(*) FROM vocab").fetchone()[0] == counts["words"]
     assert db.execute("SELECT count(*) FROM sentences_fts").fetchone()[0] == counts["sentences"]
     assert db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0] == counts["chunks"]
-    assert reader.chunk_index.ntotal == counts["chunks"]
-    assert reader.chunk_index.d == 512
+    assert reader.search.index.ntotal == counts["chunks"]
+    assert reader.search.index.d == 512
     assert reader.sentence_vectors.shape == (counts["sentences"], 512)
     rescorer = reader.meta["rescorer"]  # the default second sentence encoder
     assert reader.rescore_vectors is not None
@@ -129,7 +129,7 @@ def test_counts_agree_with_sqlite_and_faiss(built: Built) -> None:
     if (reader.path / "chunks.npy").exists():  # exact chunk vectors, row i = FAISS row i
         chunk_vectors = np.load(reader.path / "chunks.npy")
         assert chunk_vectors.shape == (counts["chunks"], 512)
-        rebuilt = np.stack([reader.chunk_index.reconstruct(i) for i in range(counts["chunks"])])
+        rebuilt = np.stack([reader.search.index.reconstruct(i) for i in range(counts["chunks"])])
         assert np.allclose(chunk_vectors, rebuilt, atol=1e-5)
     assert sorted(reader.article_ids()) == sorted(built.ids.values())
     # the rows of each table are 0..n-1, the FAISS and numpy row numbers
@@ -176,7 +176,7 @@ def test_round_trip_offsets_and_vectors(built: Built) -> None:
         for (_, _, start, end, first, last), c in zip(chunk_rows, expected, strict=True):
             assert article.text[start:end] == c.text
             assert start == sentences[first].start and end == sentences[last].end
-        chunk_vectors = np.stack([reader.chunk_index.reconstruct(r[0]) for r in chunk_rows])
+        chunk_vectors = np.stack([reader.search.index.reconstruct(r[0]) for r in chunk_rows])
         embedded = [titled(article, c.text) for c in expected]
         assert np.allclose(chunk_vectors, enc.encode(embedded), atol=1e-4)
     assert np.allclose(np.linalg.norm(reader.sentence_vectors, axis=1), 1.0, atol=1e-4)
