@@ -17,10 +17,14 @@ import faiss
 import numpy as np
 
 from ..errors import IndexMismatch
+from . import tantivy_lexical
 from .search import Connect, Hit, Hits, fts_search
 
 KIND = "faiss"
 CHUNKS_FAISS = "chunks.faiss"
+# Chunk BM25 by tantivy (qa.store.tantivy_lexical), recorded in meta.json.
+LEXICAL = {"engine": "tantivy", "folder": tantivy_lexical.FOLDER, "k1": 1.2, "b": 0.75}
+TANTIVY_BYTES_PER_CHUNK = 256  # ~75 on the benchmark's chunks: a generous bound
 
 # Below this many chunks search is exact (flat); from it on, IVF lists of 8-bit
 # scalar-quantised vectors (a quarter of float32's memory; the exact vectors stay
@@ -169,13 +173,18 @@ class FaissBackend:
         index_bytes = faiss.serialize_index(make_faiss_index(vectors, kind))
         with open(folder / CHUNKS_FAISS, "wb") as f:
             f.write(index_bytes.data)
-        # The terms are in store.sqlite's chunks_fts already (qa.store.build).
-        return {"search": {"kind": KIND}, "faiss": faiss_meta(kind, len(vectors))}
+        tantivy_lexical.write(folder, terms)
+        return {
+            "search": {"kind": KIND},
+            "faiss": faiss_meta(kind, len(vectors)),
+            "lexical": LEXICAL,
+        }
 
     def disk_bytes(self, n_vectors: int, dim: int) -> int:
+        lexical = n_vectors * TANTIVY_BYTES_PER_CHUNK
         if faiss_kind(n_vectors) == "flat":
-            return n_vectors * dim * 4
-        return n_vectors * (dim + 8)
+            return lexical + n_vectors * dim * 4
+        return lexical + n_vectors * (dim + 8)
 
     @staticmethod
     def open(meta: dict[str, Any], folder: Path, db: Connect) -> FaissFtsSearch:
@@ -188,7 +197,9 @@ class FaissBackend:
                 f"{path}: holds {index.ntotal} vectors of dimension {index.d}, "
                 f"meta.json says {n} of {dim}. Rebuild the index."
             )
-        return FaissFtsSearch(index, db)
+        if (meta.get("lexical") or {}).get("engine") == "tantivy":
+            return FaissFtsSearch(index, db, tantivy_lexical.TantivyLexical(folder, n))
+        return FaissFtsSearch(index, db)  # a build from before tantivy: FTS5
 
     @staticmethod
     def drop(search: dict[str, Any]) -> None:
@@ -196,13 +207,17 @@ class FaissBackend:
 
 
 class FaissFtsSearch:
-    """FAISS for vectors, SQLite FTS5 for terms; both files of the build folder."""
+    """FAISS for vectors, tantivy (or, in builds made before it, SQLite FTS5)
+    for terms; all files of the build folder."""
 
     kind = KIND
 
-    def __init__(self, index: faiss.Index, db: Connect) -> None:
+    def __init__(
+        self, index: faiss.Index, db: Connect, lexical: tantivy_lexical.TantivyLexical | None = None
+    ) -> None:
         self.index = index
         self._db = db  # the reader's per-thread connection
+        self._lexical = lexical
 
     def dense(self, vector: np.ndarray, k: int) -> Hits:
         if k <= 0 or self.index.ntotal == 0:
@@ -211,6 +226,8 @@ class FaissFtsSearch:
         return [Hit(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
     def lexical(self, terms: Sequence[str], k: int) -> Hits:
+        if self._lexical is not None:
+            return self._lexical.search(terms, k)
         return fts_search(self._db(), "chunks_fts", terms, k)
 
     def close(self) -> None:
