@@ -22,6 +22,7 @@ from .files import save_npy
 from .layout import (
     CHUNKS_NPY,
     FORMAT_VERSION,
+    HALF_FLOAT_FILES,
     META,
     RESCORE_NPY,
     SCHEMA,
@@ -82,7 +83,7 @@ def write_build(
     try:
         tmp.mkdir()
         for name, array in vectors.items():
-            save_npy(tmp / name, array)
+            save_npy(tmp / name, array.astype(np.float16) if name in HALF_FLOAT_FILES else array)
         _write_sqlite(tmp / SQLITE, items, vocabulary)
         chunk_terms = [t for i in items for t in i.chunk_terms]
         published = backend.publish(tmp, build_id, chunk_vectors, chunk_terms)

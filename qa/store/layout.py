@@ -16,6 +16,12 @@ SENTENCES_NPY = "sentences.npy"
 RESCORE_NPY = "rescore_sentences.npy"  # by the second encoder, when there is one
 SQLITE = "store.sqlite"
 WORDS_NPY = "words.npy"
+# Stored as float16, half the disk and page cache of float32: unit vectors lose
+# ~1e-3 of each cosine, which changed no rank-1 figure of scripts/evaluate.py
+# (docs/scaling.md). Readers convert the rows they read to float32. The second
+# encoder's vectors stay float32: `rescore_sentences` multiplies all of them
+# per question, and converting them first would cost as much again.
+HALF_FLOAT_FILES = (CHUNKS_NPY, SENTENCES_NPY)
 
 # The articles table's columns, in `Article`'s field order.
 ARTICLE_FIELDS = (
