@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,13 @@ def test_a_missing_tantivy_file_is_named(index_dir: Path, tmp_path: Path) -> Non
     with pytest.raises(IndexMismatch) as info:
         IndexReader(index)
     assert f"{name}: missing" in str(info.value)
+
+
+def test_concurrent_searches_agree_with_sequential_ones(
+    paragraphs: tuple[Path, sqlite3.Connection],
+) -> None:
+    lexical = TantivyLexical(paragraphs[0], len(piaf_contexts()))
+    queries = [terms(q.text, "fr") for q in load_piaf(PIAF)[1][:60]]
+    sequential = [lexical.search(q, 20) for q in queries]
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(lambda q: lexical.search(q, 20), queries)) == sequential
