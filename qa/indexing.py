@@ -20,13 +20,14 @@ from .errors import ArticleEmpty, InputError
 from .ingest import ReadProgress, corpus_files, read_files
 from .lexical import content_words, terms
 from .records import Article
-from .search import backend_for, backend_from_meta
 from .segment import split_sentences
 from .settings import Settings
 from .store import (
     IndexedArticle,
     IndexReader,
     Vocabulary,
+    backend_for,
+    backend_from_meta,
     build_lock,
     resolve_build,
     write_build,

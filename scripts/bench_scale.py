@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """How the chunk index scales: build indexes of synthetic passage vectors the
-way the product does (`qa.store.faiss_kind` + `make_faiss_index`), open each in
+way the product does (`qa.store.faiss_backend.faiss_kind` + `make_faiss_index`), open each in
 a fresh process the way a server worker does, and print a Markdown table.
 
 bench_scale.py                        sizes 10k, 100k and 1M (1.5-3.5 min on 2 cores)
@@ -43,7 +43,7 @@ import _bootstrap  # noqa: F401
 import faiss
 import numpy as np
 
-from qa.store import CHUNKS_FAISS, faiss_kind, faiss_meta, make_faiss_index
+from qa.store.faiss_backend import CHUNKS_FAISS, faiss_kind, faiss_meta, make_faiss_index
 
 DIM = 512  # the USE encoder
 K = 10
@@ -148,14 +148,14 @@ def _rss_mb() -> dict[str, float]:
 
 def worker(folder: Path, passes: int) -> None:
     """Open `folder`/chunks.faiss like IndexReader and time single queries."""
-    from qa.store import _read_faiss, set_search_params
+    from qa.store.faiss_backend import read_faiss, set_search_params
 
     faiss.omp_set_num_threads(1)  # one request, one core: as a server worker
     queries = np.load(folder / "queries.npy")
     truth = np.load(folder / "truth.npy")
     meta = json.loads((folder / "faiss.json").read_text())
     before = _rss_mb()
-    index = _read_faiss(folder / CHUNKS_FAISS)
+    index = read_faiss(folder / CHUNKS_FAISS)
     set_search_params(index, meta)
     loaded = _rss_mb()
     found = np.empty((len(queries), K), dtype=np.int64)

@@ -85,7 +85,7 @@ def test_use_french_english_paraphrases() -> None:
 def test_use_threads_default_to_core_count() -> None:
     cores = len(os.sched_getaffinity(0))
     assert available_cores() == cores
-    assert encoder()._model.threads == cores  # type: ignore[attr-defined]
+    assert encoder()._model.threads == cores
 
 
 THREADS_PROBE = """
@@ -140,7 +140,7 @@ def test_build_and_query_with_minilm(tmp_path: Path) -> None:
     assert report.errors == [] and report.articles == 2
     reader = IndexReader(index)
     assert reader.meta["encoder"] == {"name": BUNDLED_MINILM, "dim": 384}
-    assert reader.chunk_index.d == 384 and reader.sentence_vectors.shape[1] == 384
+    assert reader.search.index.d == 384 and reader.sentence_vectors.shape[1] == 384
     reader.close()
     # QAEngine.load picks the encoder the index was built with
     engine = QAEngine.load(settings)

@@ -48,6 +48,9 @@ SEED_QUESTION = "Où se retrouvent les ministres ?"
 # answered only by a sentence that holds one.)
 BEES_QUESTION = "What did the beekeepers of Lincolnshire collect this autumn?"
 GLACIER_QUESTION = "De combien le glacier du Trient a-t-il reculé ?"
+# Sentence and chunk vectors are stored as float16: equal to the encoder's
+# within its precision.
+HALF_FLOAT = float(np.finfo(np.float16).eps)
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,8 @@ def test_counts_agree_with_sqlite_and_faiss(built: Built) -> None:
     assert db.execute("SELECT count(*) FROM vocab").fetchone()[0] == counts["words"]
     assert db.execute("SELECT count(*) FROM sentences_fts").fetchone()[0] == counts["sentences"]
     assert db.execute("SELECT count(*) FROM chunks_fts").fetchone()[0] == counts["chunks"]
-    assert reader.chunk_index.ntotal == counts["chunks"]
-    assert reader.chunk_index.d == 512
+    assert reader.search.index.ntotal == counts["chunks"]
+    assert reader.search.index.d == 512
     assert reader.sentence_vectors.shape == (counts["sentences"], 512)
     rescorer = reader.meta["rescorer"]  # the default second sentence encoder
     assert reader.rescore_vectors is not None
@@ -129,8 +132,8 @@ def test_counts_agree_with_sqlite_and_faiss(built: Built) -> None:
     if (reader.path / "chunks.npy").exists():  # exact chunk vectors, row i = FAISS row i
         chunk_vectors = np.load(reader.path / "chunks.npy")
         assert chunk_vectors.shape == (counts["chunks"], 512)
-        rebuilt = np.stack([reader.chunk_index.reconstruct(i) for i in range(counts["chunks"])])
-        assert np.allclose(chunk_vectors, rebuilt, atol=1e-5)
+        rebuilt = np.stack([reader.search.index.reconstruct(i) for i in range(counts["chunks"])])
+        assert np.allclose(chunk_vectors, rebuilt, atol=HALF_FLOAT)
     assert sorted(reader.article_ids()) == sorted(built.ids.values())
     # the rows of each table are 0..n-1, the FAISS and numpy row numbers
     for table in ("chunks", "sentences"):
@@ -160,7 +163,7 @@ def test_round_trip_offsets_and_vectors(built: Built) -> None:
         rows = [s.row for s in stored]
         # a sentence's vectors encode it under the article's title, by both encoders
         embedded = [titled(article, t) for t in texts]
-        assert np.allclose(reader.sentence_vectors[rows], enc.encode(embedded), atol=1e-4)
+        assert np.allclose(reader.sentence_vectors[rows], enc.encode(embedded), atol=HALF_FLOAT)
         assert reader.rescore_vectors is not None
         assert np.allclose(reader.rescore_vectors[rows], rescorer.encode(embedded), atol=1e-4)
 
@@ -176,10 +179,23 @@ def test_round_trip_offsets_and_vectors(built: Built) -> None:
         for (_, _, start, end, first, last), c in zip(chunk_rows, expected, strict=True):
             assert article.text[start:end] == c.text
             assert start == sentences[first].start and end == sentences[last].end
-        chunk_vectors = np.stack([reader.chunk_index.reconstruct(r[0]) for r in chunk_rows])
+        chunk_vectors = np.stack([reader.search.index.reconstruct(r[0]) for r in chunk_rows])
         embedded = [titled(article, c.text) for c in expected]
         assert np.allclose(chunk_vectors, enc.encode(embedded), atol=1e-4)
-    assert np.allclose(np.linalg.norm(reader.sentence_vectors, axis=1), 1.0, atol=1e-4)
+    norms = np.linalg.norm(np.asarray(reader.sentence_vectors, dtype=np.float32), axis=1)
+    assert np.allclose(norms, 1.0, atol=HALF_FLOAT)
+    reader.close()
+
+
+def test_sentence_and_chunk_vectors_are_stored_as_float16(built: Built) -> None:
+    reader = IndexReader(built.index)
+    assert reader.sentence_vectors.dtype == np.float16
+    assert reader.chunk_vectors.dtype == np.float16
+    # The second encoder's vectors are multiplied whole per question: float32.
+    assert reader.rescore_vectors is not None and reader.rescore_vectors.dtype == np.float32
+    files = reader.meta["files"]
+    n, dim = reader.counts["sentences"], reader.dim
+    assert files["sentences.npy"] < n * dim * 2 + 1024  # half of float32's bytes, and a header
     reader.close()
 
 

@@ -1,4 +1,4 @@
-"""The Milvus store (qa.milvus) against Milvus Lite: the same corpus built with
+"""The Milvus store (qa.store.milvus_backend) against Milvus Lite: the same corpus built with
 both stores answers alike, meta.json describes the collection, a missing or
 partial collection is named, and --add/--remove publish and drop collections."""
 
@@ -26,10 +26,10 @@ from qa.errors import IndexMismatch
 from qa.evaluation import Question, load_piaf, load_seed
 from qa.ingest import read_file
 from qa.lexical import terms
-from qa.milvus import MilvusBackend, MilvusSearch, collection_name, drop
 from qa.pipeline import QAEngine
 from qa.settings import Settings
 from qa.store import IndexReader
+from qa.store.milvus_backend import MilvusBackend, MilvusSearch, collection_name, drop
 
 PIAF_SAMPLE = 3  # every 3rd PIAF question: 312 of 934, a fixed sample
 AGREEMENT = 0.95
@@ -140,6 +140,14 @@ def test_meta_records_the_milvus_collection(stores: Stores) -> None:
     reader = IndexReader(stores.milvus)
     assert reader.search.kind == "milvus"
     assert IndexReader(stores.faiss).search.kind == "faiss"
+
+
+def test_a_milvus_build_trains_and_writes_no_faiss_index(stores: Stores) -> None:
+    meta = meta_of(stores.milvus)
+    assert "faiss" not in meta and "chunks.faiss" not in meta["files"]
+    assert not (stores.milvus / "current" / "chunks.faiss").exists()
+    assert "faiss" in meta_of(stores.faiss)
+    assert (stores.faiss / "current" / "chunks.faiss").exists()
 
 
 def test_dense_and_lexical_rows_are_in_range_and_match_faiss(stores: Stores) -> None:
@@ -263,11 +271,11 @@ def unit_rows(n: int, dim: int = 32) -> np.ndarray:
 
 
 def test_large_collections_get_hnsw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("qa.milvus.HNSW_THRESHOLD", 100)
+    monkeypatch.setattr("qa.store.milvus_backend.HNSW_THRESHOLD", 100)
     vectors = unit_rows(300)
     meta = MilvusBackend(str(tmp_path / "m.db")).publish(
-        "20260101T000000-hnsw", vectors, [f"t{i % 7} common" for i in range(300)]
-    )
+        tmp_path, "20260101T000000-hnsw", vectors, [f"t{i % 7} common" for i in range(300)]
+    )["search"]
     assert meta["index"] == "HNSW" and meta["count"] == 300
     search = MilvusSearch.open(meta)
     for row in (0, 123, 299):
@@ -281,7 +289,7 @@ def test_large_collections_get_hnsw(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_an_empty_build_publishes_an_empty_collection(tmp_path: Path) -> None:
     meta = MilvusBackend(str(tmp_path / "m.db")).publish(
-        "20260101T000000-empty", np.zeros((0, 32), np.float32), []
-    )
+        tmp_path, "20260101T000000-empty", np.zeros((0, 32), np.float32), []
+    )["search"]
     search = MilvusSearch.open(meta)
     assert search.dense(unit_rows(1)[0], 5) == [] and search.lexical(["x"], 5) == []

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 
-from .errors import IndexMismatch, IndexProblem
-from .search import Hits
+from ..errors import IndexMismatch, IndexProblem
+from .search import Connect, Hit, Hits
 
 log = logging.getLogger(__name__)
 
@@ -79,18 +79,21 @@ def connect(uri: str) -> MilvusClient:
 
 
 class MilvusBackend:
-    """Publishes a build's chunks as a new Milvus collection (writer side)."""
+    """Publishes a build's chunks as a new Milvus collection. Nothing of the
+    chunk search is written into the build folder: no FAISS index is trained."""
 
     kind = KIND
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str = "") -> None:
         if not uri:
             raise ValueError("--store milvus needs a Milvus URI (--milvus-uri / QA_MILVUS_URI)")
         # A Milvus Lite path is made absolute so that meta.json means the same
         # file whatever the reader's working directory.
         self.uri = str(Path(uri).resolve()) if is_lite(uri) else uri
 
-    def publish(self, build_id: str, vectors: np.ndarray, terms: list[str]) -> dict[str, Any]:
+    def publish(
+        self, folder: Path, build_id: str, vectors: np.ndarray, terms: list[str]
+    ) -> dict[str, Any]:
         n, dim = vectors.shape
         if len(terms) != n:
             raise ValueError(f"{n} chunk vectors but {len(terms)} chunk terms")
@@ -120,7 +123,7 @@ class MilvusBackend:
                 raise
         finally:
             client.close()
-        return {
+        search = {
             "kind": KIND,
             "uri": self.uri,
             "collection": name,
@@ -130,6 +133,18 @@ class MilvusBackend:
             "metric": "IP",
             "lexical": {"function": "BM25", "k1": BM25_K1, "b": BM25_B},
         }
+        return {"search": search}
+
+    def disk_bytes(self, n_vectors: int, dim: int) -> int:
+        return 0  # the collection lives in Milvus
+
+    @staticmethod
+    def open(meta: dict[str, Any], folder: Path, db: Connect) -> MilvusSearch:
+        return MilvusSearch.open(meta["search"])
+
+    @staticmethod
+    def drop(search: dict[str, Any]) -> None:
+        drop(search)
 
 
 def _schema(client: MilvusClient, dim: int) -> Any:
@@ -248,7 +263,7 @@ class MilvusSearch:
             search_params=params,
             output_fields=["row"],
         )[0]
-        return [(int(h["row"]), float(h["distance"])) for h in hits]
+        return [Hit(int(h["row"]), float(h["distance"])) for h in hits]
 
     def lexical(self, terms: Sequence[str], k: int) -> Hits:
         # Distinct terms, as the FTS5 store's `"a" OR "b"` query counts each once.
@@ -267,7 +282,7 @@ class MilvusSearch:
         # Hits come best first. Milvus reports BM25 as a positive score, Milvus
         # Lite as its negation (a distance); BM25 is never negative, so abs()
         # gives the score under both.
-        return [(int(h["row"]), abs(float(h["distance"]))) for h in hits]
+        return [Hit(int(h["row"]), abs(float(h["distance"]))) for h in hits]
 
     def close(self) -> None:
         self.client.close()
