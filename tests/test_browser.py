@@ -98,17 +98,21 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             ctx.close()
 
 
-@pytest.fixture
-def page(context: Any, server_url: str) -> Iterator[Any]:
-    """A fresh chat page; fails the test on any script error or CSP violation."""
+def chat_page(context: Any, url: str) -> Iterator[Any]:
+    """A fresh chat page at `url`; fails the test on any script error or CSP violation."""
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(server_url + "/")
+    page.goto(url + "/")
     yield page
     page.close()
     assert not errors, errors
+
+
+@pytest.fixture
+def page(context: Any, server_url: str) -> Iterator[Any]:
+    yield from chat_page(context, server_url)
 
 
 def ask(page: Any, question: str) -> Any:
@@ -247,15 +251,8 @@ def news_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def news_page(context: Any, news_url: str) -> Iterator[Any]:
-    """A fresh chat page on the dated news; fails the test on any script error."""
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(news_url + "/")
-    yield page
-    page.close()
-    assert not errors, errors
+    """A fresh chat page on the dated news."""
+    yield from chat_page(context, news_url)
 
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ import pytest
 from helpers import DATA, FRENCH_ARTICLE, SCRIPTS, encoder, garble_sqlite_pages
 
 from qa import indexing, integrity
+from qa.cli import build as build_command
 from qa.errors import DiskFull, IndexMismatch, IndexUnwritable, NonFiniteVectors
 from qa.ingest import read_file
 from qa.pipeline import QAEngine
@@ -325,7 +326,8 @@ def test_script_disk_full_exits_3_in_one_line(
     (corpus / "lanternes.txt").write_text(FRENCH_ARTICLE, encoding="utf-8")
     monkeypatch.syspath_prepend(str(SCRIPTS))  # for its `import _bootstrap`
     script = _build_index_script()
-    monkeypatch.setattr(script, "load_encoder", lambda name, threads=0: encoder(name))
+    # The script wraps `newsqa build` (qa/cli/build.py), which loads the encoder.
+    monkeypatch.setattr(build_command, "load_encoder", lambda name, threads=0: encoder(name))
     monkeypatch.setattr(store_module, "save_npy", _no_space)
     monkeypatch.setenv("QA_RESCORE_MODEL", "none")
     code = script.main(["--corpus", str(corpus), "--index", str(index), "--quiet"])
