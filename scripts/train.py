@@ -3,10 +3,13 @@
 
     train.py [--data ../shared/data] [--out models/answer-model.json] [--seed 0]
 
-First fine-tunes USE's question tower (scripts/train_tower.py; --tower-out
-none skips it), since the answer model's features read the question's
-vector. Then builds an index of the PIAF training paragraphs (French) and one of the SQuAD
-training paragraphs (English), asks their questions through the ranking pass
+With --tower-out FILE, first fine-tunes USE's question tower
+(scripts/train_tower.py) and fits the answer model on the questions it reads
+(the answer model's features read the question's vector); by default
+questions are read by stock USE: fitted on the tower's questions, the answer
+model did worse on the dev sets (docs/answer-scoring.md). Then builds an
+index of the PIAF training paragraphs (French) and one of the SQuAD training
+paragraphs (English), asks their questions through the ranking pass
 the server runs, and fits the sentence scorer on the candidates (a listwise
 logistic regression, qa/training.py): once over every feature (indexes with a
 second encoder) and once without the second encoder's cosine (indexes built
@@ -89,10 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--tower-out",
-        default=str(TOWER_FILE),
+        default="none",
         help="fine-tune USE's question tower first (scripts/train_tower.py) and write it "
-        "here; the answer model is then fitted on the questions it reads. 'none': "
-        "questions read by stock USE, no tower trained (nor when --examples are loaded)",
+        f"here (e.g. {TOWER_FILE}); the answer model is then fitted on the questions it "
+        "reads. Default 'none': questions read by stock USE, no tower trained (nor when "
+        "--examples are loaded)",
     )
     parser.add_argument(
         "--tower-from",
