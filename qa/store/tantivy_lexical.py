@@ -15,6 +15,7 @@ unchanged. BM25 with k1 = 1.2, b = 0.75, as FTS5.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,35 +51,48 @@ def write(folder: Path, terms: Sequence[str]) -> None:
 
 class TantivyLexical:
     """BM25 search over one build's chunk terms. Thread-safe: a searcher is
-    an immutable view of the index."""
+    an immutable view of the index.
+
+    The index is opened at the first search, not here: opening one starts a
+    tantivy thread that never ends, and the server loads its engine before it
+    forks its workers. A process forked while another thread may hold a lock
+    can hang on that lock (a replaced worker did, one time in three); the
+    files were already checked against meta.json's digests when the build
+    was opened."""
 
     def __init__(self, folder: Path, count: int) -> None:
-        path = folder / FOLDER
-        try:
-            index = tantivy.Index.open(str(path))
-        except (OSError, ValueError) as exc:
-            raise IndexMismatch(
-                f"{path}: not a readable tantivy index ({exc}). Rebuild the index."
-            ) from exc
-        self.schema = index.schema
-        self.searcher = index.searcher()
-        if self.searcher.num_docs != count:
-            raise IndexMismatch(
-                f"{path}: holds {self.searcher.num_docs} chunks, meta.json says {count}. "
-                "Rebuild the index."
-            )
+        self.path = folder / FOLDER
+        self.count = count
+        self._opened: tuple[tantivy.Schema, tantivy.Searcher] | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> tuple[tantivy.Schema, tantivy.Searcher]:
+        with self._lock:
+            if self._opened is None:
+                try:
+                    index = tantivy.Index.open(str(self.path))
+                except (OSError, ValueError) as exc:
+                    raise IndexMismatch(
+                        f"{self.path}: not a readable tantivy index ({exc}). Rebuild the index."
+                    ) from exc
+                searcher = index.searcher()
+                if searcher.num_docs != self.count:
+                    raise IndexMismatch(
+                        f"{self.path}: holds {searcher.num_docs} chunks, meta.json says "
+                        f"{self.count}. Rebuild the index."
+                    )
+                self._opened = (index.schema, searcher)
+            return self._opened
 
     def search(self, terms: Sequence[str], k: int) -> Hits:
         unique = list(dict.fromkeys(t for t in terms if t))
         if not unique or k <= 0:
             return []
+        schema, searcher = self._open()
         query = tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "terms", t))
-                for t in unique
-            ]
+            [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "terms", t)) for t in unique]
         )
-        hits = self.searcher.search(query, k, count=False).hits
-        rows = self.searcher.fast_field_values("row", [address for _, address in hits])
+        hits = searcher.search(query, k, count=False).hits
+        rows = searcher.fast_field_values("row", [address for _, address in hits])
         # (None only for a segment without the column, which these never are.)
         return [Hit(int(r or 0), float(score)) for r, (score, _) in zip(rows, hits, strict=True)]
