@@ -1,6 +1,7 @@
 """The Milvus store (qa.store.milvus_backend) against Milvus Lite: the same corpus built with
 both stores answers alike, meta.json describes the collection, a missing or
-partial collection is named, and --add/--remove publish and drop collections."""
+partial collection is named, and --add/--remove change the index's one
+collection in place while the previous build's readers keep answering."""
 
 from __future__ import annotations
 
@@ -29,7 +30,13 @@ from qa.lexical import terms
 from qa.pipeline import QAEngine
 from qa.settings import Settings
 from qa.store import IndexReader
-from qa.store.milvus_backend import MilvusBackend, MilvusSearch, collection_name, drop
+from qa.store.milvus_backend import (
+    KEYS_NPY,
+    MilvusBackend,
+    MilvusSearch,
+    collection_name,
+    drop,
+)
 
 PIAF_SAMPLE = 3  # every 3rd PIAF question: 312 of 934, a fixed sample
 AGREEMENT = 0.95
@@ -219,36 +226,129 @@ def test_missing_collection_is_named_with_the_fix(small: Path) -> None:
 
 
 def test_collection_with_other_row_count_is_a_mismatch(small: Path) -> None:
-    search = dict(meta_of(small)["search"], count=meta_of(small)["search"]["count"] + 1)
+    search = meta_of(small)["search"]
+    # One chunk of the build lost from the collection.
+    key = int(np.load(small / "current" / KEYS_NPY)[0])
+    client = MilvusClient(uri=search["uri"])
+    client.delete(search["collection"], ids=[key])
+    client.close()
     with pytest.raises(IndexMismatch, match=f"{search['collection']}.* holds"):
-        MilvusSearch.open(search)
+        MilvusSearch.open(search, small / "current")
 
 
 # ---------------------------------------------------------------- add and remove
 
 
-def test_add_and_remove_publish_new_collections_and_drop_pruned_ones(
+def entities(uri: str, name: str) -> int:
+    client = MilvusClient(uri=uri)
+    try:
+        found = client.query(
+            name, filter="", output_fields=["count(*)"], consistency_level="Strong"
+        )
+        return int(found[0]["count(*)"])
+    finally:
+        client.close()
+
+
+def test_add_and_remove_change_one_collection_in_place(
     small: Path, stores: Stores, tmp_path: Path
 ) -> None:
-    uri = meta_of(small)["search"]["uri"]
-    first = meta_of(small)["search"]["collection"]
+    first = meta_of(small)["search"]
+    uri, name = first["uri"], first["collection"]
+    seed_chunks = first["count"]
     article = tmp_path / "lanternes.txt"
     article.write_text(FRENCH_ARTICLE, encoding="utf-8")
+    vector = stores.encoder.encode_queries([LANTERN_QUESTION])[0]
+    before = IndexReader(small)  # a reader of the first build, open across the add
+    expected = before.search.dense(vector, 10), before.search.lexical(["lantern"], 10)
 
     report = indexing.add([article], small, stores.encoder, settings(small))
-    assert len(report.added) == 1
+    (added,) = report.added
     second = meta_of(small)["search"]
-    assert second["kind"] == "milvus" and second["uri"] == uri  # the index keeps its store
-    assert collections(uri) == {first, second["collection"]}  # the previous build is kept
+    assert (second["uri"], second["collection"]) == (uri, name)  # the same collection
+    assert second["generation"] == first["generation"] + 1
+    assert collections(uri) == {name}
+    # Only the new article's chunks were inserted.
+    assert entities(uri, name) == second["count"] > seed_chunks
     engine = QAEngine(small, stores.encoder, settings(small))
-    assert engine.ask(LANTERN_QUESTION).citations[0].article_id == report.added[0]
+    assert engine.ask(LANTERN_QUESTION).citations[0].article_id == added
+    # The first build's reader answers as before, from its own chunks only.
+    assert (before.search.dense(vector, 10), before.search.lexical(["lantern"], 10)) == expected
+    assert len(before.search.dense(vector, 10_000)) == seed_chunks
+    before.close()
 
-    indexing.remove(report.added, small, stores.encoder)
-    third = meta_of(small)["search"]["collection"]
-    # The first build was pruned, and its collection with it.
-    assert collections(uri) == {second["collection"], third}
+    during = IndexReader(small)  # a reader of the second build, open across the removal
+    lantern = set(during.chunk_rows_of([added]))
+    assert lantern & {r for r, _ in during.search.dense(vector, 5)}
+    indexing.remove([added], small, stores.encoder)
+    third = meta_of(small)["search"]
+    assert (third["collection"], collections(uri)) == (name, {name})
+    assert third["count"] == seed_chunks and third["stale"] == len(lantern)
     assert engine.reload_if_changed()
-    assert report.added[0] not in {c.article_id for c in engine.ask(LANTERN_QUESTION).citations}
+    assert added not in {c.article_id for c in engine.ask(LANTERN_QUESTION).citations}
+    now = IndexReader(small)
+    hits = now.search.dense(vector, 10_000)
+    assert sorted(r for r, _ in hits) == list(range(seed_chunks))
+    assert len(now.search.lexical(terms(LANTERN_QUESTION, "fr"), 10_000)) <= seed_chunks
+    # The second build's reader still finds the removed chunks until the next build.
+    assert lantern <= {r for r, _ in during.search.dense(vector, 10_000)}
+    during.close()
+    now.close()
+
+    # Added back, its chunks are inserted again; offered once more, nothing changes.
+    again = indexing.add([article], small, stores.encoder, settings(small))
+    assert again.added == [added] and meta_of(small)["search"]["stale"] == 0
+    assert entities(uri, name) == meta_of(small)["search"]["count"]
+    build = meta_of(small)["build_id"]
+    same = indexing.add([article], small, stores.encoder, settings(small))
+    assert same.added == [] and same.unchanged == [added]
+    assert meta_of(small)["build_id"] == build and collections(uri) == {name}
+    assert engine.reload_if_changed()
+    assert engine.ask(LANTERN_QUESTION).citations[0].article_id == added
+
+
+def test_republishing_the_same_chunks_inserts_nothing(tmp_path: Path) -> None:
+    builds = tmp_path / "builds"
+    for b in ("b1", "b2", "b3"):
+        (builds / b).mkdir(parents=True)
+    vectors = unit_rows(40)
+    texts = [f"t{i % 7} common" for i in range(40)]
+    vectors[6], texts[6] = vectors[5], texts[5]  # two copies of one chunk: two keys
+    first = MilvusBackend(str(tmp_path / "m.db")).publish(builds / "b1", "b1", vectors, texts)
+    uri, name = first["search"]["uri"], first["search"]["collection"]
+    second = MilvusBackend.following(first["search"]).publish(builds / "b2", "b2", vectors, texts)
+    assert second["search"]["collection"] == name and second["search"]["generation"] == 2
+    assert entities(uri, name) == 40 and second["search"]["stale"] == 0
+    # The same chunks in another order: still nothing inserted, and rows follow.
+    third = MilvusBackend.following(second["search"]).publish(
+        builds / "b3", "b3", vectors[::-1].copy(), texts[::-1]
+    )["search"]
+    assert entities(uri, name) == 40 and third["stale"] == 0
+    search = MilvusSearch.open(third, builds / "b3")
+    assert search.dense(vectors[0], 1)[0].row == 39
+    assert {r for r, _ in search.lexical(["t3"], 100)} == {39 - i for i in range(3, 40, 7)}
+    search.close()
+
+
+def test_a_killed_writer_leaves_the_previous_build_answering(small: Path, stores: Stores) -> None:
+    search = meta_of(small)["search"]
+    reader = IndexReader(small)
+    vector = stores.encoder.encode_queries([LANTERN_QUESTION])[0]
+    expected = reader.search.dense(vector, 10)
+    # A writer that inserted its generation's chunks and died before the swap.
+    folder = small / "builds" / ".tmp-killed"
+    folder.mkdir()
+    MilvusBackend.following(search).publish(
+        folder, "killed", unit_rows(5, search["dim"]), [f"mort{i}" for i in range(5)]
+    )
+    assert entities(search["uri"], search["collection"]) == search["count"] + 5
+    assert reader.search.dense(vector, 10) == expected
+    assert reader.search.lexical(["mort1"], 5) == []
+    reader.close()
+    assert IndexReader(small).search.dense(vector, 10) == expected  # loadable and whole
+    # The next writer deletes what the killed one inserted.
+    indexing.remove(["nothing-such"], small, stores.encoder)
+    assert entities(search["uri"], search["collection"]) == search["count"]
 
 
 def test_relative_lite_path_is_stored_absolute(
@@ -273,11 +373,13 @@ def unit_rows(n: int, dim: int = 32) -> np.ndarray:
 def test_large_collections_get_hnsw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("qa.store.milvus_backend.HNSW_THRESHOLD", 100)
     vectors = unit_rows(300)
+    folder = tmp_path / "builds" / "hnsw"
+    folder.mkdir(parents=True)
     meta = MilvusBackend(str(tmp_path / "m.db")).publish(
-        tmp_path, "20260101T000000-hnsw", vectors, [f"t{i % 7} common" for i in range(300)]
+        folder, "20260101T000000-hnsw", vectors, [f"t{i % 7} common" for i in range(300)]
     )["search"]
     assert meta["index"] == "HNSW" and meta["count"] == 300
-    search = MilvusSearch.open(meta)
+    search = MilvusSearch.open(meta, folder)
     for row in (0, 123, 299):
         hits = search.dense(vectors[row], 5)
         assert hits[0][0] == row and hits[0][1] == pytest.approx(1.0, abs=1e-5)
@@ -291,5 +393,5 @@ def test_an_empty_build_publishes_an_empty_collection(tmp_path: Path) -> None:
     meta = MilvusBackend(str(tmp_path / "m.db")).publish(
         tmp_path, "20260101T000000-empty", np.zeros((0, 32), np.float32), []
     )["search"]
-    search = MilvusSearch.open(meta)
+    search = MilvusSearch.open(meta, tmp_path)
     assert search.dense(unit_rows(1)[0], 5) == [] and search.lexical(["x"], 5) == []

@@ -106,7 +106,14 @@ def backend_for(kind: str, uri: str = "") -> SearchBackend:
 
 def backend_from_meta(search: dict[str, Any]) -> SearchBackend:
     """The backend an existing build was published with (its meta.json
-    "search" entry), for its next build."""
+    "search" entry), for its next build. A backend class whose builds continue
+    the previous one's search (Milvus: one collection changed in place) says
+    so with a `following(search)` constructor."""
+    cls = backend_class(search.get("kind", "faiss"))
+    following = getattr(cls, "following", None)
+    if following is not None:
+        backend: SearchBackend = following(search)
+        return backend
     return backend_for(search.get("kind", "faiss"), search.get("uri", ""))
 
 
