@@ -217,7 +217,9 @@ def test_a_dead_worker_is_replaced(index_dir: Path, tmp_path: Path) -> None:
             timeout=30,
             every=0.05,
         )
-        assert f"worker {victim} was killed by SIGKILL; starting another" in server.log()
+        # The new worker can be seen before the supervisor's line reaches the log file.
+        line = f"worker {victim} was killed by SIGKILL; starting another"
+        assert wait_for(lambda: line in server.log(), timeout=10, every=0.05), server.log()
         for question in dev_questions()[:4]:
             status, _, body = server.request("POST", "/ask", {"question": question})
             assert status == 200, body[:300]
