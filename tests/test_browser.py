@@ -61,8 +61,13 @@ def server_url(
             "ADMIN_TOKEN": "browser-admin",
         }
     )
+    yield from serve_in_thread(app, "waitress")
+
+
+def serve_in_thread(app: Any, name: str) -> Iterator[str]:
+    """`app` served by waitress on a free local port in a thread, until closed."""
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
@@ -237,16 +242,7 @@ def news_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     22 January 2016, Lecornu in Libération on 15 March 2024, two more)."""
     engine = build_news(tmp_path_factory.mktemp("browser-news"), FRIDAY, "2024-03-15")
     app = create_app({"ENGINE": engine, "FEEDBACK_DB": engine.index_dir.parent / "fb.sqlite3"})
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="waitress-news", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()
-        wasyncore.close_all(server._map)
-        server.task_dispatcher.shutdown()
-        thread.join(timeout=5)
+    yield from serve_in_thread(app, "waitress-news")
 
 
 @pytest.fixture
