@@ -54,7 +54,8 @@ class BuildReport:
     def summary(self) -> str:
         rate = self.sentences / self.total_seconds if self.total_seconds else 0.0
         parts = [
-            f"{self.articles} articles, {self.chunks} chunks, {self.sentences} sentences",
+            f"{counted(self.articles, 'article')}, {counted(self.chunks, 'chunk')}, "
+            f"{counted(self.sentences, 'sentence')}",
             f"+{len(self.added)} -{len(self.removed)} ={len(self.unchanged)}",
             f"{len(self.errors)} skipped",
             f"{self.total_seconds:.2f}s ({self.encode_seconds:.2f}s encoding)",
@@ -373,3 +374,8 @@ def _finish(report: BuildReport, items: list[IndexedArticle], started: float) ->
     report.sentences = sum(len(i.sentences) for i in items)
     report.total_seconds = time.perf_counter() - started
     return report
+
+
+def counted(n: int, noun: str) -> str:
+    """`n` with its English noun: "1 article", "12 articles", "0 articles"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

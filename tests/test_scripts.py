@@ -25,11 +25,12 @@ from helpers import (
     script_env,
 )
 
+from qa.indexing import counted
 from qa.ingest import read_file
 from qa.store import IndexReader, current_build_id
 
 SUMMARY = re.compile(
-    r"^(?P<articles>\d+) articles, (?P<chunks>\d+) chunks, (?P<sentences>\d+) sentences"
+    r"^(?P<articles>\d+) articles?, (?P<chunks>\d+) chunks?, (?P<sentences>\d+) sentences?"
     r" \| \+(?P<added>\d+) -(?P<removed>\d+) =(?P<unchanged>\d+)"
     r" \| (?P<skipped>\d+) skipped"
     r" \| [\d.]+s \([\d.]+s encoding\) -> (?P<path>\S+)"
@@ -390,3 +391,10 @@ def test_ask_missing_index_exits_3(tmp_path: Path) -> None:
     assert out.returncode == 3
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: No index in")
+
+
+def test_counts_in_messages_take_their_plural() -> None:
+    """The build summary and the server's first line: "1 article", "2 articles"."""
+    assert counted(1, "article") == "1 article"
+    assert counted(0, "article") == "0 articles"
+    assert counted(12, "sentence") == "12 sentences"

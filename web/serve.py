@@ -241,7 +241,8 @@ def _own_reader(app: Flask) -> None:
 def _announce(engine: QAEngine, host: str, port: int, how: str) -> None:
     reader = engine.reader
     print(
-        f"serving {reader.counts['articles']} articles (build {reader.build_id}) on "
+        f"serving {indexing.counted(reader.counts['articles'], 'article')} "
+        f"(build {reader.build_id}) on "
         f"http://{host}:{port}/ with {how}",
         file=sys.stderr,
         flush=True,
