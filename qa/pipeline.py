@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from .embed import Encoder, clip_query, load_encoder, load_rescorer
 from .errors import BadQuestion, QAError
@@ -106,6 +107,12 @@ class QAEngine:
         self._served = self._serving(reader, rescorer or self._rescorer_for(reader, None))
         self._reload_lock = threading.Lock()
         self._outside_words: dict[str, np.ndarray] = {}  # question words the index lacks
+        # numpy's BLAS (OpenBLAS) splits even a question's small matrix products
+        # (cosines, word alignments) over a thread per core: on 2 cores the
+        # hand-offs cost more than the products, and its spinning threads slow
+        # the second encoder (in process, PIAF p50 ~1.5x). A question runs on
+        # the threads its encoders read it with (`query_threads`), as in a server.
+        self._blas = ThreadpoolController()
 
     @classmethod
     def load(cls, settings: Settings, encoder: Encoder | None = None) -> QAEngine:
@@ -210,6 +217,17 @@ class QAEngine:
         article is absent, the hard case for abstention); `only`, when
         active, keeps the articles it matches.
         """
+        threads = self.settings.query_encoder_threads()
+        with self._blas.limit(limits=threads, user_api="blas"):
+            return self._rank(question, top_k, exclude, only)
+
+    def _rank(
+        self,
+        question: str,
+        top_k: int,
+        exclude: frozenset[str],
+        only: ArticleFilter | None,
+    ) -> Ranking:
         served = self._served
         reader, tuning = served.reader, served.tuning
         allowed = only.allowed(reader) if only is not None and only.active else None
