@@ -6,9 +6,9 @@ question asks for. The model that weighs them is `qa.scorer`."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +43,21 @@ FEATURES = (
 RESCORE = FEATURES.index("rescore")
 ANSWER_TYPE = FEATURES.index("answer_type")
 SOFT_FEATURES = tuple(f for f in FEATURES if f.startswith("soft"))
+# Columns, for filling them whole.
+DENSE, PASSAGE, COVERAGE, CONTEXT, BIGRAMS, NAMES, NOVELTY, COVERAGE_TITLE = (
+    FEATURES.index(f)
+    for f in (
+        "dense",
+        "passage",
+        "coverage",
+        "context",
+        "bigrams",
+        "names",
+        "novelty",
+        "coverage_title",
+    )
+)
+SOFT_COLUMNS = [FEATURES.index(f) for f in SOFT_FEATURES]
 # Under this cosine two words are not taken for each other.
 SOFT_MATCH_MIN = 0.5
 
@@ -69,9 +84,19 @@ class Candidates:
 
 
 def candidates(
-    reader: IndexReader, query: Query, chunks: list[ScoredChunk], retrieval: RetrievalWeights
+    reader: IndexReader,
+    query: Query,
+    chunks: list[ScoredChunk],
+    retrieval: RetrievalWeights,
+    earlier: Candidates | None = None,
 ) -> Candidates:
-    """Every non-heading sentence of `chunks` with its features."""
+    """Every non-heading sentence of `chunks` with its features.
+
+    `earlier`, candidates of the same query on the same reader (the first
+    pass, when the second encoder widens the passages), lends the rows of
+    the sentences it holds: a sentence's features but "passage" (its best
+    passage here) and "rescore" (set by `Candidates.rescored`) depend on the
+    question and the sentence alone, so only the new sentences are read."""
     best_passage: dict[int, float] = {}
     by_row: dict[int, SentenceRow] = {}
     neighbours: dict[int, list[SentenceRow]] = {}
@@ -93,7 +118,34 @@ def candidates(
     if not rows:
         return Candidates([], [], np.zeros((0, len(FEATURES)), dtype=np.float32))
     articles = reader.articles({s.article_id for s in by_row.values()})
-    ordered_terms = reader.sentence_terms(sorted({n.row for ns in neighbours.values() for n in ns}))
+    known = {s.row: i for i, s in enumerate(earlier.sentences)} if earlier is not None else {}
+    lent = earlier.features if earlier is not None else np.zeros((0, len(FEATURES)), np.float32)
+    fresh = [by_row[r] for r in rows if r not in known]
+    computed = _features(reader, query, retrieval, fresh, neighbours, articles)
+    at = {s.row: i for i, s in enumerate(fresh)}
+    feats = np.empty((len(rows), len(FEATURES)), dtype=np.float32)
+    for i, row in enumerate(rows):
+        feats[i] = lent[known[row]] if row in known else computed[at[row]]
+    feats[:, PASSAGE] = [best_passage[row] for row in rows]
+    return Candidates(
+        [by_row[r] for r in rows], [articles[by_row[r].article_id] for r in rows], feats
+    )
+
+
+def _features(
+    reader: IndexReader,
+    query: Query,
+    retrieval: RetrievalWeights,
+    sentences: list[SentenceRow],
+    neighbours: dict[int, list[SentenceRow]],
+    articles: dict[str, Article],
+) -> np.ndarray:
+    """The feature rows of `sentences`, "passage" and "rescore" left 0."""
+    feats = np.zeros((len(sentences), len(FEATURES)), dtype=np.float32)
+    if not sentences:
+        return feats
+    rows = [s.row for s in sentences]
+    ordered_terms = reader.sentence_terms(sorted({n.row for r in rows for n in neighbours[r]}))
     terms_of = {r: set(t) for r, t in ordered_terms.items()}
     dense = np.asarray(reader.sentence_vectors[rows], dtype=np.float32) @ query.vector
     question_words = {fold(w) for w in words(query.text)}
@@ -101,91 +153,101 @@ def candidates(
     question_bigrams = set(itertools.pairwise(query.terms))
     names = _capitalised(query.text)
     query_terms = set(query.terms)
-    soft = _soft_matcher(reader, query, articles, neighbours)
-    feats = np.zeros((len(rows), len(FEATURES)), dtype=np.float32)
-    title_terms: dict[str, set[str]] = {}
-    sentences, arts = [], []
-    for i, row in enumerate(rows):
-        s = by_row[row]
+    feats[:, SOFT_COLUMNS] = _soft_features(reader, query, articles, rows, neighbours)
+    nothing: set[str] = set()
+    for i, s in enumerate(sentences):
+        row = s.row
         article = articles[s.article_id]
         text = article.text[s.start : s.end]
-        own = terms_of.get(row, set())
-        around = set().union(*(terms_of.get(n.row, set()) for n in neighbours[row]))
-        ordered = ordered_terms.get(row, [])
+        own = terms_of.get(row, nothing)
+        around = set().union(*(terms_of.get(n.row, nothing) for n in neighbours[row]))
         lex = lexical_weight(retrieval, query.lang, article.lang) / retrieval.lexical
-        if article.id not in title_terms:
-            title_terms[article.id] = set(terms(article.title, article.lang))
-        values = {
-            "dense": float(dense[i]),
-            "passage": best_passage[row],
-            "coverage": lex * coverage(query, own),
-            "context": lex * coverage(query, around),
-            "bigrams": lex * _share(question_bigrams, set(itertools.pairwise(ordered))),
-            "names": _name_share(names, text),
-            "answer_type": float(bool(kind and answer_spans(text, kind, question_words, *asked))),
-            "novelty": len(own - query_terms) / len(own) if own else 0.0,
-            "coverage_title": lex * coverage(query, own | title_terms[article.id]),
-            "rescore": 0.0,
-            **soft(row),
-        }
-        feats[i] = [values[name] for name in FEATURES]
-        sentences.append(s)
-        arts.append(article)
-    return Candidates(sentences, arts, feats)
+        pairs = set(itertools.pairwise(ordered_terms.get(row, [])))
+        spans = kind and answer_spans(text, kind, question_words, *asked)
+        feats[i, DENSE] = float(dense[i])
+        feats[i, COVERAGE] = lex * coverage(query, own)
+        feats[i, CONTEXT] = lex * coverage(query, around)
+        feats[i, BIGRAMS] = lex * _share(question_bigrams, pairs)
+        feats[i, NAMES] = _name_share(names, text)
+        feats[i, ANSWER_TYPE] = float(bool(spans))
+        feats[i, NOVELTY] = len(own - query_terms) / len(own) if own else 0.0
+        title = _title_terms(article.title, article.lang)
+        feats[i, COVERAGE_TITLE] = lex * coverage(query, own | title)
+    return feats
 
 
-def _soft_matcher(
+def _soft_features(
     reader: IndexReader,
     query: Query,
     articles: dict[str, Article],
+    rows: list[int],
     neighbours: dict[int, list[SentenceRow]],
-) -> Callable[[int], dict[str, float]]:
-    """Soft coverage of the question by a sentence, its window and its passage.
+) -> np.ndarray:
+    """Soft coverage of the question by each sentence of `rows`, its window
+    and its title: the SOFT_FEATURES columns, (len(rows), 3).
 
     Each question word counts with its IDF and its best cosine with a word of
     the text (1 for the same word), nothing under SOFT_MATCH_MIN: a
     BERTScore-like greedy alignment that also pairs "goal" with "objectif".
     """
-    nothing = dict.fromkeys(SOFT_FEATURES, 0.0)
+    out = np.zeros((len(rows), len(SOFT_FEATURES)), dtype=np.float32)
     if query.word_vectors is None or query.word_idf is None or not len(query.words):
-        return lambda row: nothing
-    rows = sorted({n.row for group in neighbours.values() for n in group})
-    words_of = reader.sentence_word_rows(rows)
-    title_words = {a.id: content_words(a.title, a.lang) for a in articles.values() if a.title}
+        return out
+    around = sorted({n.row for r in rows for n in neighbours[r]})
+    words_of = reader.sentence_word_rows(around)
+    title_words = {a.id: _title_words(a.title, a.lang) for a in articles.values() if a.title}
     known = reader.words({w for ws in title_words.values() for w in ws})
     titles_of = {a: [known[w][0] for w in ws if w in known] for a, ws in title_words.items()}
     used = sorted({w for ws in (*words_of.values(), *titles_of.values()) for w in ws})
     if not used:
-        return lambda row: nothing
+        return out
     columns = {w: i for i, w in enumerate(used)}
     vectors = np.asarray(reader.word_vectors[used], dtype=np.float32)
     sims = query.word_vectors @ vectors.T  # (question words, text words)
     sims[sims < SOFT_MATCH_MIN] = 0.0
+    # Each text's best cosine for every question word (0 for a text of no word).
+    texts = [words_of.get(r, []) for r in around] + list(titles_of.values())
+    best = _best_of(sims, [[columns[w] for w in ws] for ws in texts])
+    position = {r: i for i, r in enumerate(around)}
+    title_at = {a: len(around) + i for i, a in enumerate(titles_of)}
     none = np.zeros(len(query.words), dtype=np.float32)
-
-    def best(word_rows: list[int]) -> np.ndarray:
-        return sims[:, [columns[w] for w in word_rows]].max(axis=1) if word_rows else none
-
-    best_of_row = {row: best(words_of.get(row, [])) for row in rows}
-    best_of_title = {a: best(ws) for a, ws in titles_of.items()}
     idf = query.word_idf
     total = float(idf.sum()) or 1.0
-
-    def share(rows: list[SentenceRow]) -> float:
-        best = np.max([best_of_row[n.row] for n in rows], axis=0)
-        return float(idf @ best) / total
-
-    def score(row: int) -> dict[str, float]:
-        own = best_of_row[row]
-        title = best_of_title.get(neighbours[row][0].article_id, none)
+    for i, row in enumerate(rows):
         window = neighbours[row]
-        return {
-            "soft": float(idf @ own) / total,
-            "soft_context": share(window),
-            "soft_title": float(idf @ np.maximum(own, title)) / total,
-        }
+        own = best[position[row]]
+        title_row = title_at.get(window[0].article_id)
+        title = none if title_row is None else best[title_row]
+        context = best[[position[n.row] for n in window]].max(axis=0)
+        out[i] = (
+            float(idf @ own) / total,
+            float(idf @ context) / total,
+            float(idf @ np.maximum(own, title)) / total,
+        )
+    return out
 
-    return score
+
+def _best_of(sims: np.ndarray, texts: list[list[int]]) -> np.ndarray:
+    """(len(texts), question words): for each text (columns of `sims`), the
+    best of its columns for every row of `sims`; 0 where a text has none."""
+    best = np.zeros((len(texts), sims.shape[0]), dtype=sims.dtype)
+    lengths = np.array([len(t) for t in texts])
+    filled = lengths > 0
+    if filled.any():
+        flat = np.fromiter(itertools.chain.from_iterable(texts), dtype=np.intp)
+        starts = (np.cumsum(lengths) - lengths)[filled]
+        best[filled] = np.maximum.reduceat(sims[:, flat], starts, axis=1).T
+    return best
+
+
+@functools.lru_cache(maxsize=4096)
+def _title_terms(title: str, lang: str) -> frozenset[str]:
+    return frozenset(terms(title, lang))
+
+
+@functools.lru_cache(maxsize=4096)
+def _title_words(title: str, lang: str) -> tuple[str, ...]:
+    return tuple(content_words(title, lang))
 
 
 def _share(wanted: set[tuple[str, str]], found: set[tuple[str, str]]) -> float:

@@ -268,7 +268,8 @@ class QAEngine:
         )
         read = max(top_k, tuning.answer.read_chunks)
         chunks = retrieve_chunks(reader, query, read, tuning.retrieval, exclude, only=allowed)
-        scored = score_sentences(candidates(reader, query, chunks, tuning.retrieval), tuning.answer)
+        first = candidates(reader, query, chunks, tuning.retrieval)
+        scored = score_sentences(first, tuning.answer)
         # When the first pass is unsure (a low best score, or a close call),
         # the second encoder reads the question: its sentence search brings
         # the passages of its nearest sentences in (paraphrases that share no
@@ -283,7 +284,8 @@ class QAEngine:
             chunks = retrieve_chunks(
                 reader, query, read, tuning.retrieval, exclude, also, only=allowed
             )
-            found = candidates(reader, query, chunks, tuning.retrieval).rescored(reader, vector)
+            found = candidates(reader, query, chunks, tuning.retrieval, first)
+            found = found.rescored(reader, vector)
             scored = score_sentences(found, second)  # type: ignore[arg-type]
         weights = second if rescored and second else tuning.answer
         return Ranking(reader, query, chunks, scored, rescored, weights, allowed)
