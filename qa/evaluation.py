@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from .clean import normalize
 from .embed import Encoder
@@ -246,11 +250,56 @@ def build_engine(
     encoder: Encoder,
     settings: Settings,
     query_encoder: Encoder | None = None,
+    rescorer: Encoder | None = None,
 ) -> QAEngine:
     """Build `articles` into `index_dir` with `encoder` and `settings.threads`;
     the engine answers with `query_encoder` (default: `encoder`) and the second
-    sentence encoder on `settings.query_threads`, as a server would."""
+    sentence encoder `rescorer` (default: loaded on `settings.query_threads`),
+    as a server would."""
     from .indexing import build_from_articles
 
     build_from_articles(articles, index_dir, encoder, settings)
-    return QAEngine(index_dir, query_encoder or encoder, settings)
+    return QAEngine(index_dir, query_encoder or encoder, settings, rescorer=rescorer)
+
+
+class QuestionMemory:
+    """An encoder that keeps the question vectors it makes and, while
+    `replay` is on, gives them back for questions asked again instead of
+    encoding them anew (the same vectors). scripts/evaluate.py asks PIAF's
+    questions twice, the second time with their paragraphs left out: only
+    the first pass is timed, and the second need not pay the encoders again."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self.name = encoder.name
+        self.dim = encoder.dim
+        self.replay = False
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "encoder":  # not set yet (a copy being made)
+            raise AttributeError(name)
+        return getattr(self.encoder, name)  # count_tokens, where the encoder has it
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode(texts)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        if self.replay and texts and all(t in self._vectors for t in texts):
+            return np.stack([self._vectors[t] for t in texts])
+        vectors = self.encoder.encode_queries(texts)
+        self._vectors.update(zip(texts, vectors, strict=True))
+        return vectors
+
+
+@contextmanager
+def replaying(*memories: QuestionMemory | None) -> Iterator[None]:
+    """Within, `memories` give back the vectors of questions already asked."""
+    kept = [m for m in memories if m is not None]
+    for memory in kept:
+        memory.replay = True
+    try:
+        yield
+    finally:
+        for memory in kept:
+            memory.replay = False

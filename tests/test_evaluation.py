@@ -54,3 +54,26 @@ def test_english_questions_beat_bm25_among_other_articles(
     bm25 = ev.bm25_baseline(engine.reader, questions, "seed+pages BM25")
     assert ev.rate(crowd.subset("en"), 1) == 1.0
     assert ev.rate(bm25.subset("en"), 1) < 0.5
+
+
+def test_a_second_pass_from_question_memory_answers_as_the_first(engine: QAEngine) -> None:
+    # scripts/evaluate.py asks PIAF's questions again with their paragraphs
+    # left out, from the vectors its first pass made: same figures.
+    _, questions = ev.load_seed(DATA)
+    asker = ev.QuestionMemory(engine.encoder)
+    second = ev.QuestionMemory(engine.rescorer) if engine.rescorer else None
+    remembering = QAEngine(engine.index_dir, asker, engine.settings, rescorer=second)
+
+    def seen(report: ev.Report) -> list[tuple[object, ...]]:
+        return [(o.ranked, o.answered, o.confidence, o.short, o.rescored) for o in report.outcomes]
+
+    first = ev.run(remembering, questions, "first")
+    with ev.replaying(asker, second):
+        again = ev.run(remembering, questions, "again")
+        assert asker.replay
+    assert not asker.replay
+    assert seen(again) == seen(first)
+    assert any(o.rescored for o in again.outcomes)
+    kept = asker.encode_queries([questions[0].text])
+    with ev.replaying(asker):
+        assert (asker.encode_queries([questions[0].text]) == kept).all()
