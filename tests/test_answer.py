@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import DATA
+from helpers import DATA, FRENCH_ARTICLE, encoder
 
+from qa import indexing
 from qa.errors import BadQuestion
 from qa.lexical import terms
 from qa.pipeline import QAEngine
@@ -422,3 +423,23 @@ def test_answers_under_the_sure_threshold_say_they_are_unsure(
     assert hedged.message.startswith(unsure) and plain.message.startswith(sure)
     # The hedge changes the words only: the same sentence is cited either way.
     assert hedged.answered and hedged.answer == plain.answer
+
+
+def test_a_rebuild_that_rewrites_an_article_answers_from_its_new_text(tmp_path: Path) -> None:
+    # A reader keeps the articles it has read (qa/store/reader.py): the next
+    # build's reader must not answer from the text of the one before.
+    folder, index = tmp_path / "corpus", tmp_path / "index"
+    folder.mkdir()
+    article = folder / "lanternes.txt"
+    article.write_text(FRENCH_ARTICLE, encoding="utf-8")
+    settings = Settings(index_dir=str(index), rescore_model="none")
+    indexing.build(folder, index, encoder(), settings)
+    engine = QAEngine(index, encoder(), settings)
+    question = "Combien de lanternes les organisateurs ont-ils installées ?"
+    assert "trois cents lanternes" in engine.ask(question).answer
+    article.write_text(FRENCH_ARTICLE.replace("trois cents", "huit cents"), encoding="utf-8")
+    indexing.build(folder, index, encoder(), settings)
+    assert engine.reload_if_changed()
+    answer = engine.ask(question)
+    assert answer.answer.startswith("Les organisateurs ont installé huit cents lanternes")
+    assert answer.citations[0].article_id == engine.reader.article_ids()[0]

@@ -36,6 +36,7 @@ from .publish import resolve_build
 from .search import ChunkSearch, Hit, Hits, fts_search, open_search
 
 RESCORE_BLOCK = 65_536  # sentences scored at once by `rescore_sentences`
+ARTICLES_KEPT = 512  # articles `articles` keeps: a news article is ~5-20 kB of text
 
 
 class IndexReader:
@@ -58,6 +59,7 @@ class IndexReader:
         # The second sentence encoder's name, as qa.settings `rescore_model` says it.
         self.rescorer_name: str = self.rescorer["name"] if self.rescorer else "none"
         self._local = threading.local()
+        self._articles: dict[str, Article] = {}  # recently read, see `articles`
         # The chunk search first: its files are checked (and named) before the others.
         self.search: ChunkSearch = open_search(self.meta, self.path, lambda: self.db)
         try:
@@ -352,15 +354,25 @@ class IndexReader:
         )
 
     def articles(self, ids: Iterable[str]) -> dict[str, Article]:
+        """The articles of `ids` that the build holds. A question reads the
+        same few several times (retrieval, features, passages): recent ones
+        are kept, a build's articles never change."""
         unique = list(dict.fromkeys(ids))
-        if not unique:
-            return {}
-        rows = self.db.execute(
-            f"SELECT {self._article_columns} FROM articles "
-            f"WHERE id IN ({','.join('?' * len(unique))})",
-            unique,
-        ).fetchall()
-        return {r[0]: Article(*r) for r in rows}
+        kept = self._articles
+        found = {i: a for i in unique if (a := kept.get(i)) is not None}
+        missing = [i for i in unique if i not in found]
+        if missing:
+            rows = self.db.execute(
+                f"SELECT {self._article_columns} FROM articles "
+                f"WHERE id IN ({','.join('?' * len(missing))})",
+                missing,
+            ).fetchall()
+            fresh = {r[0]: Article(*r) for r in rows}
+            if len(kept) + len(fresh) > ARTICLES_KEPT:
+                kept.clear()
+            kept.update(fresh)
+            found.update(fresh)
+        return {i: found[i] for i in unique if i in found}
 
     def article_keys(self) -> list[tuple[str, str | None, str | None]]:
         """(id, origin, url) of every article: what a new article may replace."""
