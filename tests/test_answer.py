@@ -427,19 +427,48 @@ def test_answers_under_the_sure_threshold_say_they_are_unsure(
 
 def test_a_rebuild_that_rewrites_an_article_answers_from_its_new_text(tmp_path: Path) -> None:
     # A reader keeps the articles it has read (qa/store/reader.py): the next
-    # build's reader must not answer from the text of the one before.
+    # build's reader must not answer from the text of the one before, though
+    # the article keeps its id (given by its record).
     folder, index = tmp_path / "corpus", tmp_path / "index"
     folder.mkdir()
-    article = folder / "lanternes.txt"
-    article.write_text(FRENCH_ARTICLE, encoding="utf-8")
+    title, body = FRENCH_ARTICLE.split("\n", 1)
+
+    def write(text: str) -> None:
+        record = {"id": "lanternes", "title": title, "text": text, "lang": "fr"}
+        (folder / "lanternes.json").write_text(json.dumps(record), encoding="utf-8")
+
+    write(body)
     settings = Settings(index_dir=str(index), rescore_model="none")
     indexing.build(folder, index, encoder(), settings)
     engine = QAEngine(index, encoder(), settings)
     question = "Combien de lanternes les organisateurs ont-ils installées ?"
-    assert "trois cents lanternes" in engine.ask(question).answer
-    article.write_text(FRENCH_ARTICLE.replace("trois cents", "huit cents"), encoding="utf-8")
+    assert "trois cents lanternes" in str(engine.ask(question).answer)
+    write(body.replace("trois cents", "huit cents"))
     indexing.build(folder, index, encoder(), settings)
     assert engine.reload_if_changed()
     answer = engine.ask(question)
-    assert answer.answer.startswith("Les organisateurs ont installé huit cents lanternes")
-    assert answer.citations[0].article_id == engine.reader.article_ids()[0]
+    assert answer.citations[0].article_id == "lanternes"
+    assert str(answer.answer).startswith("Les organisateurs ont installé huit cents lanternes")
+
+
+def test_a_question_runs_on_the_query_threads(engine: QAEngine) -> None:
+    # numpy's BLAS would split a question's small products over every core
+    # (and spin against the second encoder): a question gets `query_threads`.
+    from threadpoolctl import threadpool_info
+
+    seen: list[set[int]] = []
+
+    class Watching:
+        name, dim = engine.encoder.name, engine.encoder.dim
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return engine.encoder.encode(texts)
+
+        def encode_queries(self, texts: list[str]) -> np.ndarray:
+            seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+            return engine.encoder.encode_queries(texts)
+
+    settings = Settings(index_dir=str(engine.index_dir), query_threads=1)
+    watched = QAEngine(engine.index_dir, Watching(), settings)
+    assert watched.ask("Où se retrouvent les ministres ?").answered
+    assert seen == [{1}]
