@@ -39,9 +39,10 @@ class Settings:
     threads: int = _setting(0, "Encoder threads; 0 means the machine's core count.")
     query_threads: int = _setting(
         1,
-        "Threads of `model` when it encodes questions (serving, ask, evaluate): one "
-        "question gains little from more, and they would contend with the second "
-        "encoder's. 0 means the machine's core count.",
+        "Threads of `model` when it encodes questions (serving, ask, evaluate), and of "
+        "numpy's BLAS while a question is answered: one question gains little from more, "
+        "and they would contend with the second encoder's. 0 means the machine's core "
+        "count.",
     )
     chunk_size: int = _setting(600, "Target chunk length in characters (whole sentences).")
     chunk_overlap: int = _setting(150, "Characters of overlap between consecutive chunks.")
