@@ -270,7 +270,8 @@ def add(
     with build_lock(index_dir):
         old = _open_checked(index_dir, encoder)
         fresh = [a for a in _dedupe(articles) if not _same_as_stored(old, a)]
-        report.unchanged = [a.id for a in articles if a not in fresh]
+        fresh_ids = {a.id for a in fresh}
+        report.unchanged = [a.id for a in articles if a.id not in fresh_ids]
         if not fresh:
             # Nothing new (a feed or a drop folder offered again): the current
             # build stays, rather than a copy of it being written.
