@@ -287,7 +287,7 @@ def add(
         report.errors += skipped
         report.removed = sorted(replaced)
         report.added = [i.article.id for i in new_items]
-        if can_append(old):
+        if can_append(old, new_items):
             words, seconds = _new_words(new_items, encoder, old, progress)
             report.encode_seconds += seconds
             report.index_path = append_build(index_dir, old, new_items, sorted(replaced), words)

@@ -46,7 +46,9 @@ import numpy as np
 from bench_scale import mixture
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-ENCODER = {"name": "use-multilingual-v3", "dim": 512}
+ENCODER_NAME = "use-multilingual-v3"
+DIM = 512
+ENCODER = {"name": ENCODER_NAME, "dim": DIM}
 CHUNKING = {"size": 600, "overlap": 150, "unit": "characters, whole sentences"}
 ADD_ARTICLES = 1000
 REMOVE_ARTICLES = 100
@@ -57,8 +59,8 @@ class SyntheticEncoder:
     """The index's encoder by name, returning random unit vectors at once: the
     benchmark times everything an add does but encoding."""
 
-    name = ENCODER["name"]
-    dim = ENCODER["dim"]
+    name = ENCODER_NAME
+    dim = DIM
 
     def __init__(self, seed: int = 7) -> None:
         self.rng = np.random.default_rng(seed)
@@ -274,7 +276,7 @@ def worker(task: str, index: Path, inputs: Path) -> dict[str, Any]:
     if task == "ask":
         return ask_times(index, inputs)
     if task == "full":  # what every add did before segments
-        indexing.can_append = lambda old: False  # type: ignore[assignment]
+        indexing.can_append = lambda *args: False
     before = peak_rss_mib()
     started = time.perf_counter()
     if task in ("add", "full"):
@@ -300,7 +302,7 @@ def ask_times(index: Path, questions_file: Path) -> dict[str, Any]:
     from qa.settings import Settings
 
     settings = Settings(index_dir=str(index), rescore_model="none")
-    engine = QAEngine(index, load_encoder(ENCODER["name"]), settings)
+    engine = QAEngine(index, load_encoder(ENCODER_NAME), settings)
     questions = json.loads(questions_file.read_text())
     for q in questions[:10]:  # warm-up: page cache, lazy opens
         engine.ask(q)
@@ -365,7 +367,7 @@ def piaf_index(folder: Path) -> Path:
         for i, a in enumerate(data)
     ]
     settings = Settings(index_dir=str(index), rescore_model="none")
-    indexing.build_from_articles(articles, index, load_encoder(ENCODER["name"]), settings)
+    indexing.build_from_articles(articles, index, load_encoder(ENCODER_NAME), settings)
     return index
 
 
@@ -373,7 +375,7 @@ def added_articles(path: Path, n: int, seed: int) -> Path:
     """`n` new articles (~3 chunks each) as one JSON-lines file."""
     rng = np.random.default_rng(seed)
     records = paragraph_articles()
-    lines = []
+    lines: list[str] = []
     for i in rng.choice(len(records), n, replace=n > len(records)):
         r = records[int(i)]
         tail = f"z{int(rng.zipf(1.3)) % 5_000_000:x}"  # new content: new ids
@@ -432,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         row["add"] = run_worker("add", clone(base, work), adds)
         print(f"  add: {row['add']}", file=sys.stderr)
         meta = json.loads((base / "current" / "meta.json").read_text())
-        ids = [f"a{i:07d}" for i in range(0, meta["counts"]["articles"], 997)][:REMOVE_ARTICLES]
+        step = max(1, meta["counts"]["articles"] // REMOVE_ARTICLES)
+        ids = [f"a{i:07d}" for i in range(0, meta["counts"]["articles"], step)][:REMOVE_ARTICLES]
         removes = args.cache / "removed.json"
         removes.write_text(json.dumps(ids))
         row["remove"] = run_worker("remove", work, removes)  # from the index with the add

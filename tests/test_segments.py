@@ -27,6 +27,7 @@ from qa.store import (
     SQLITE,
     WORDS_NPY,
     IndexReader,
+    append,
     current_build_id,
     faiss_backend,
     resolve_build,
@@ -350,3 +351,56 @@ def test_ivf_segments_share_the_first_ones_quantiser(
         assert sorted(h.row for h in hits) == live  # every live row, no deleted one
     reader.close()
     assert article_id(glacier) in {c for _, cs in answers(index) for c in cs}
+
+
+def test_a_flat_build_that_outgrows_exact_search_is_rewritten_as_ivf(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunks = meta(resolve_build(index))["counts"]["chunks"]
+    monkeypatch.setattr(faiss_backend, "IVF_THRESHOLD", chunks + 1)
+    indexing.add(
+        [article_file(tmp_path, "glacier.txt", GLACIER_ARTICLE)], index, encoder(), settings(index)
+    )
+    rewritten = meta(resolve_build(index))
+    assert rewritten["faiss"]["kind"] == "ivf_sq8"
+    assert [s["dir"] for s in rewritten["segments"]] == ["."]  # one full rewrite...
+    text = GLACIER_ARTICLE.replace("Trient", "Rhône")
+    indexing.add([article_file(tmp_path, "rhone.txt", text)], index, encoder(), settings(index))
+    assert len(meta(resolve_build(index))["segments"]) == 2  # ...then IVF segments
+
+
+def test_appended_segments_are_merged_past_the_limit_rows_unchanged(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(append, "MAX_APPENDED", 2)
+    paths = [
+        article_file(tmp_path, f"{river}.txt", GLACIER_ARTICLE.replace("Trient", river))
+        for river in ("Trient", "Rhône", "Aletsch")
+    ]
+    for path in paths[:2]:
+        indexing.add([path], index, encoder(), settings(index))
+    reader = IndexReader(index)
+    assert len(reader.segments) == 3
+    rows = {a: reader.chunk_rows_of([a]) for a in reader.article_ids()}
+    first_appended = reader.segments[1].first_chunk
+    reader.close()
+    indexing.remove([article_id(paths[0])], index, encoder())
+    indexing.add([paths[2]], index, encoder(), settings(index))
+
+    reader = IndexReader(index)
+    assert [s.dir for s in reader.segments] == [".", f"segments/{reader.build_id}"]
+    merged = reader.segments[1]
+    assert merged.first_chunk == first_appended
+    assert merged.chunks == reader.rows["chunks"] - first_appended
+    del rows[article_id(paths[0])]  # removed: its rows stay marked in the merged segment
+    assert {a: reader.chunk_rows_of([a]) for a in rows} == rows
+    deleted = set(np.load(reader.path / DELETED_CHUNKS).tolist())
+    live = sorted(set(range(reader.rows["chunks"])) - deleted)
+    assert len(live) == reader.counts["chunks"]
+    vectors = np.asarray(reader.chunk_vectors[list(range(reader.rows["chunks"]))], np.float32)
+    for row in live:
+        hits = reader.search_chunks(vectors[row], 1000)
+        assert hits[0].row == row and sorted(h.row for h in hits) == live
+    reader.close()
+    cited = {c for _, cs in answers(index) for c in cs}
+    assert article_id(paths[0]) not in cited

@@ -37,7 +37,7 @@ from .build import (
     writing_sqlite,
 )
 from .faiss_backend import FaissBackend
-from .files import save_npy
+from .files import read_npy, save_npy
 from .layout import (
     CHUNKS_NPY,
     HALF_FLOAT_FILES,
@@ -57,13 +57,21 @@ from .segments import DELETED_CHUNKS, DELETED_SENTENCES, SEGMENTS_DIR, Segment
 # the deletion files are rewritten whole (they are small), and the JSON files
 # of tantivy's folder are replaced by its commits.
 NOT_LINKED = (META, SQLITE, DELETED_CHUNKS, DELETED_SENTENCES)
+# Segments appended since the last full build, at most: the add that would
+# make one more merges them with its own into one segment (their rows stay
+# as they are). Each segment costs every search a little (a FAISS file opened,
+# a list to walk per probed IVF list); the merge costs what was appended since
+# the last full build or compaction, once per MAX_APPENDED adds.
+MAX_APPENDED = 32
 
 
-def can_append(old: IndexReader) -> bool:
-    """Whether `old` can take an add or a removal as a segment: a FAISS build
-    made with segments. Others (builds from before, Milvus builds, HNSW) are
-    rewritten whole, which also turns a build from before into one that can."""
-    return old.search.kind == FaissBackend.kind and FaissBackend.can_append(old.meta)
+def can_append(old: IndexReader, adding: Sequence[IndexedArticle] = ()) -> bool:
+    """Whether `old` can take the articles `adding` (or a removal) as a
+    segment: a FAISS build made with segments (`FaissBackend.can_append`).
+    Others (builds from before segments, Milvus builds, HNSW) are rewritten
+    whole, which also turns a build from before into one that can."""
+    chunks = sum(len(i.chunks) for i in adding)
+    return old.search.kind == FaissBackend.kind and FaissBackend.can_append(old.meta, chunks)
 
 
 def append_build(
@@ -93,6 +101,12 @@ def append_build(
             raise ValueError("an index with a second sentence encoder needs all its vectors")
         vectors[RESCORE_NPY] = _stack(rescore, int(old.rescorer["dim"]))  # type: ignore[arg-type]
     _refuse_non_finite(vectors, items, new_words)
+    appended = old.segments[1:]
+    absorbed = appended if items and len(appended) >= MAX_APPENDED else []
+    for name in vectors:  # the merged segment's rows: theirs, then the new ones
+        if absorbed:
+            parts = [np.asarray(read_npy(old.path / s.dir / name), np.float32) for s in absorbed]
+            vectors[name] = np.concatenate([*parts, vectors[name]])
     builds = index_dir / "builds"
     _check_free_space(
         builds,
@@ -105,16 +119,16 @@ def append_build(
     tmp, final = builds / f".tmp-{build_id}", builds / build_id
     try:
         tmp.mkdir()
-        linked = _link_files(old.path, tmp, old.meta)
+        linked = _link_files(old.path, tmp, old.meta, {s.dir for s in absorbed})
         shutil.copyfile(old.path / SQLITE, tmp / SQLITE)
         change = _edit_sqlite(tmp / SQLITE, old, items, removed, new_words)
-        segments = list(old.meta["segments"])
+        segments = list(old.meta["segments"])[: len(old.segments) - len(absorbed)]
         if items:
             segment = Segment(
                 f"{SEGMENTS_DIR}/{build_id}",
                 len(vectors[CHUNKS_NPY]),
                 len(vectors[SENTENCES_NPY]),
-                len(new_words.words),
+                len(vectors[WORDS_NPY]),
             )
             (tmp / segment.dir).mkdir(parents=True)
             for name, array in vectors.items():
@@ -128,7 +142,7 @@ def append_build(
         FaissBackend.append(
             tmp,
             tmp / f"{SEGMENTS_DIR}/{build_id}",
-            rows["chunks"],
+            absorbed[0].first_chunk if absorbed else rows["chunks"],
             vectors[CHUNKS_NPY],
             [t for i in items for t in i.chunk_terms],
             change["chunk_rows"],
@@ -149,13 +163,14 @@ def append_build(
     return final
 
 
-def _link_files(old: Path, new: Path, meta: dict[str, Any]) -> set[str]:
+def _link_files(old: Path, new: Path, meta: dict[str, Any], merged: set[str]) -> set[str]:
     """Hard-link the previous build's files into `new` (O(1) each), but those
-    rewritten here; JSON files are copied (tantivy replaces its own). Returns
-    the names linked, whose digests carry over."""
+    rewritten here and those of the segments `merged`; JSON files are copied
+    (tantivy replaces its own). Returns the names linked, whose digests carry
+    over."""
     linked: set[str] = set()
     for name in meta["files"]:
-        if name in NOT_LINKED:
+        if name in NOT_LINKED or str(Path(name).parent) in merged:
             continue
         (new / name).parent.mkdir(parents=True, exist_ok=True)
         if name.endswith(".json"):

@@ -52,7 +52,8 @@ IVF_SCAN = 40_000
 IVF_MIN_PROBE_FRACTION = 32
 # HNSW over the same 8-bit codes ('hnsw_sq8') is not picked by `faiss_kind`: at
 # 1M it searches faster (0.5 ms p95, recall@10 0.97) but builds in 230-280 s
-# where IVF takes 20-90 s (and every add rebuilds the index), and FAISS reads its
+# where IVF takes 20-90 s (paid by every full build and compaction; adds append
+# IVF segments, where HNSW has no cheap equivalent), and FAISS reads its
 # graph and codes into each worker's own memory (~800 MB) where IVF lists are
 # memory-mapped and shared. It can be built for comparison (bench_scale.py
 # --kind hnsw_sq8), and HNSW builds of earlier versions still open.
@@ -214,11 +215,16 @@ class FaissBackend:
         return lexical + n_vectors * (dim + 8)
 
     @staticmethod
-    def can_append(meta: dict[str, Any]) -> bool:
-        """Whether `append` can extend this build: one made with segments (its
-        tantivy rows deletable), over flat or IVF-SQ8 lists."""
-        faiss_entry = meta.get("faiss") or {}
-        return "segments" in meta and faiss_entry.get("kind") in ("flat", "ivf_sq8")
+    def can_append(meta: dict[str, Any], adding: int) -> bool:
+        """Whether `append` can extend this build by `adding` chunks: one made
+        with segments (its tantivy rows deletable), over IVF-SQ8 lists, or flat
+        ones that stay under IVF_THRESHOLD chunks (past it, exact search grows
+        linearly: one full rewrite then picks IVF, which later adds reuse)."""
+        kind = (meta.get("faiss") or {}).get("kind")
+        if "segments" not in meta or kind not in ("flat", "ivf_sq8"):
+            return False
+        rows = sum(int(s["chunks"]) for s in meta["segments"])
+        return kind == "ivf_sq8" or rows + adding < IVF_THRESHOLD
 
     @staticmethod
     def append(
@@ -231,7 +237,9 @@ class FaissBackend:
     ) -> None:
         """Add a segment's chunks to the build being written in `folder` (a
         hard-linked copy of the previous one): its FAISS lists in `segment`,
-        encoded with the first segment's quantiser, and its terms to the
+        `vectors` as rows first_row, first_row + 1, ..., encoded with the first
+        segment's quantiser; and the new chunks' terms, the last len(terms) of
+        those rows (the others, of merged segments, are there already), to the
         tantivy index, from which `deleted_rows` are removed."""
         if len(vectors):
             index = empty_copy(read_faiss(folder / CHUNKS_FAISS))
@@ -241,7 +249,8 @@ class FaissBackend:
             else:  # flat: rows are the segment's own, offset when searched
                 index.add(np.ascontiguousarray(vectors, dtype=np.float32))
             write_faiss(segment / CHUNKS_FAISS, index)
-        tantivy_lexical.append(folder, deleted_rows, first_row, terms)
+        new_first = first_row + len(vectors) - len(terms)
+        tantivy_lexical.append(folder, deleted_rows, new_first, terms)
 
     @staticmethod
     def open(meta: dict[str, Any], folder: Path, db: Connect) -> FaissFtsSearch:
