@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from helpers import ENGLISH_ARTICLE, FRENCH_ARTICLE, GLACIER_ARTICLE, SEED, CountingEncoder, encoder
 
-from qa import indexing
+from qa import indexing, integrity
 from qa.ingest import read_file
 from qa.lexical import terms
 from qa.pipeline import QAEngine
@@ -404,3 +404,25 @@ def test_appended_segments_are_merged_past_the_limit_rows_unchanged(
     reader.close()
     cited = {c for _, cs in answers(index) for c in cs}
     assert article_id(paths[0]) not in cited
+
+
+def test_a_swap_checks_only_the_files_an_add_wrote(
+    index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    IndexReader(index).close()  # as a server that opened the previous build
+    checked: list[str] = []
+    digested: list[str] = []
+    check, digest = integrity.check_vector_file, integrity.digest
+    monkeypatch.setattr(integrity, "check_vector_file", lambda p: checked.append(p) or check(p))
+    monkeypatch.setattr(integrity, "digest", lambda p, *a: digested.append(p) or digest(p, *a))
+    indexing.add(
+        [article_file(tmp_path, "glacier.txt", GLACIER_ARTICLE)], index, encoder(), settings(index)
+    )
+    checked.clear()
+    digested.clear()
+    reader = IndexReader(index)  # what a server does on the swap
+    segment = reader.path / reader.segments[1].dir
+    assert checked and all(p.parent == segment for p in checked)
+    assert (reader.path / SQLITE) in digested  # copied, so checked again
+    assert not any(p.parent == reader.path and p.suffix == ".npy" for p in digested)
+    reader.close()

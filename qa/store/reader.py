@@ -18,7 +18,7 @@ from .. import integrity
 from ..errors import EncoderMismatch, IndexMismatch
 from ..lexical import content_words
 from ..records import Article, Chunk, Sentence
-from .files import read_meta, read_npy, verify_digests
+from .files import check_vectors_once, read_meta, read_npy, verify_digests
 from .layout import (
     ARTICLE_FIELDS,
     CHUNKS_NPY,
@@ -146,7 +146,7 @@ class IndexReader:
         vector_files = (CHUNKS_NPY, SENTENCES_NPY, WORDS_NPY, RESCORE_NPY)
         for name in self.meta["files"]:
             if Path(name).name in vector_files:
-                integrity.check_vector_file(self.path / name)
+                check_vectors_once(self.path / name)
         integrity.check_sqlite(self.path / SQLITE, self.db)
 
     def check_encoder(self, name: str, dim: int) -> None:
