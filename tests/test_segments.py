@@ -12,7 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ENGLISH_ARTICLE, FRENCH_ARTICLE, GLACIER_ARTICLE, SEED, CountingEncoder, encoder
+from helpers import (
+    ENGLISH_ARTICLE,
+    FRENCH_ARTICLE,
+    GLACIER_ARTICLE,
+    SEED,
+    CountingEncoder,
+    encoder,
+    run_script,
+)
 
 from qa import indexing, integrity
 from qa.ingest import read_file
@@ -426,3 +434,14 @@ def test_a_swap_checks_only_the_files_an_add_wrote(
     assert (reader.path / SQLITE) in digested  # copied, so checked again
     assert not any(p.parent == reader.path and p.suffix == ".npy" for p in digested)
     reader.close()
+
+
+def test_compact_from_the_command_line(index: Path, tmp_path: Path) -> None:
+    indexing.add(
+        [article_file(tmp_path, "glacier.txt", GLACIER_ARTICLE)], index, encoder(), settings(index)
+    )
+    assert len(meta(resolve_build(index))["segments"]) == 2
+    done = run_script("build_index.py", "--index", index, "--compact", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "4 articles" in done.stdout
+    assert [s["dir"] for s in meta(resolve_build(index))["segments"]] == ["."]
