@@ -304,19 +304,21 @@ def remove(ids: list[str], index_dir: Path, encoder: Encoder) -> BuildReport:
     report = BuildReport()
     with build_lock(index_dir):
         old = _open_checked(index_dir, encoder)
-        present = old.article_ids()
-        unknown = [i for i in ids if i not in present]
+        # Looked up one by one: listing every id would read the whole table.
+        found = {i for i in dict.fromkeys(ids) if old.article(i) is not None}
         report.errors = [
-            InputError(f"{i}: no article with this id in {index_dir}.") for i in unknown
+            InputError(f"{i}: no article with this id in {index_dir}.")
+            for i in ids
+            if i not in found
         ]
-        report.removed = [i for i in ids if i in present]
+        report.removed = [i for i in ids if i in found]
         if can_append(old):
             if report.removed:
                 empty = Vocabulary([], np.zeros((0, old.dim), np.float32), [])
                 report.index_path = append_build(index_dir, old, [], report.removed, empty)
                 return _appended(report, old, started)
             return _unchanged(report, old, started)
-        items = [old.indexed_article(i) for i in present if i not in set(ids)]
+        items = [old.indexed_article(i) for i in old.article_ids() if i not in found]
         report.unchanged = [i.article.id for i in items]
         report.index_path = _rewrite(index_dir, old, items, encoder, report, None)
     return _finish(report, items, started)
