@@ -1,12 +1,17 @@
 """Building, extending and shrinking an index folder.
 
-Every change writes a whole new build and swaps it in (see `qa.store`): an
-add or a removal carries the other articles' stored vectors over, so only new
-text is encoded.
+Every change publishes a new build and swaps it in (see `qa.store`). An add
+or a removal costs work in proportion to the change: the new build hard-links
+the previous one's files, adds a segment for the new articles and marks the
+removed ones deleted (`qa.store.append`). A full build, a compaction, and any
+change to a build that cannot take segments (one from before them, a Milvus
+build) write every article again, carrying the stored vectors over, so only
+new text is encoded.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,13 +28,17 @@ from .records import Article
 from .segment import split_sentences
 from .settings import Settings
 from .store import (
+    META,
     IndexedArticle,
     IndexReader,
     Vocabulary,
+    append_build,
     backend_for,
     backend_from_meta,
     build_lock,
+    can_append,
     resolve_build,
+    verify_digests,
     write_build,
 )
 
@@ -260,9 +269,9 @@ def add(
     articles, report.errors = read_files(paths, settings.max_article_bytes, reading)
     with build_lock(index_dir):
         old = _open_checked(index_dir, encoder)
-        kept_ids = old.article_ids()
         fresh = [a for a in _dedupe(articles) if not _same_as_stored(old, a)]
-        report.unchanged = [a.id for a in articles if a not in fresh]
+        fresh_ids = {a.id for a in fresh}
+        report.unchanged = [a.id for a in articles if a.id not in fresh_ids]
         if not fresh:
             # Nothing new (a feed or a drop folder offered again): the current
             # build stays, rather than a copy of it being written.
@@ -276,10 +285,15 @@ def add(
             fresh, encoder, chunking, progress, rescorer
         )
         report.errors += skipped
-        kept = [old.indexed_article(i) for i in kept_ids if i not in replaced]
-        items = kept + new_items
         report.removed = sorted(replaced)
         report.added = [i.article.id for i in new_items]
+        if can_append(old, new_items):
+            words, seconds = _new_words(new_items, encoder, old, progress)
+            report.encode_seconds += seconds
+            report.index_path = append_build(index_dir, old, new_items, sorted(replaced), words)
+            return _appended(report, old, started)
+        kept = [old.indexed_article(i) for i in old.article_ids() if i not in replaced]
+        items = kept + new_items
         report.index_path = _rewrite(index_dir, old, items, encoder, report, progress)
     return _finish(report, items, started)
 
@@ -290,13 +304,21 @@ def remove(ids: list[str], index_dir: Path, encoder: Encoder) -> BuildReport:
     report = BuildReport()
     with build_lock(index_dir):
         old = _open_checked(index_dir, encoder)
-        present = old.article_ids()
-        unknown = [i for i in ids if i not in present]
+        # Looked up one by one: listing every id would read the whole table.
+        found = {i for i in dict.fromkeys(ids) if old.article(i) is not None}
         report.errors = [
-            InputError(f"{i}: no article with this id in {index_dir}.") for i in unknown
+            InputError(f"{i}: no article with this id in {index_dir}.")
+            for i in ids
+            if i not in found
         ]
-        report.removed = [i for i in ids if i in present]
-        items = [old.indexed_article(i) for i in present if i not in set(ids)]
+        report.removed = [i for i in ids if i in found]
+        if can_append(old):
+            if report.removed:
+                empty = Vocabulary([], np.zeros((0, old.dim), np.float32), [])
+                report.index_path = append_build(index_dir, old, [], report.removed, empty)
+                return _appended(report, old, started)
+            return _unchanged(report, old, started)
+        items = [old.indexed_article(i) for i in old.article_ids() if i not in found]
         report.unchanged = [i.article.id for i in items]
         report.index_path = _rewrite(index_dir, old, items, encoder, report, None)
     return _finish(report, items, started)
@@ -328,11 +350,71 @@ def _rewrite(
     return path
 
 
+def compact(index_dir: Path, encoder: Encoder) -> BuildReport:
+    """Rewrite an index's live articles as one segment: rows renumbered, the
+    rows of removed articles dropped, the IVF quantiser trained again on what
+    the index now holds. Nothing is encoded but words (there are none to
+    encode unless the vocabulary lost some)."""
+    started = time.perf_counter()
+    report = BuildReport()
+    with build_lock(index_dir):
+        old = _open_checked(index_dir, encoder)
+        items = [old.indexed_article(i) for i in old.article_ids()]
+        report.unchanged = [i.article.id for i in items]
+        report.index_path = _rewrite(index_dir, old, items, encoder, report, None)
+    return _finish(report, items, started)
+
+
 def _open_checked(index_dir: Path, encoder: Encoder) -> IndexReader:
+    """The current build, to change. Its files are checked against meta.json
+    and their digests; reading every vector to check it is finite (O(N)) is
+    left to the full rewrite, which reads them all anyway."""
     resolve_build(index_dir)
-    reader = IndexReader(index_dir)
-    reader.check_encoder(encoder.name, encoder.dim)
+    reader = IndexReader(index_dir, verify=False)
+    try:
+        verify_digests(reader.path, reader.meta)
+        if not can_append(reader):
+            reader.verify()
+        reader.check_encoder(encoder.name, encoder.dim)
+    except BaseException:
+        reader.close()
+        raise
     return reader
+
+
+def _new_words(
+    items: Sequence[IndexedArticle], encoder: Encoder, old: IndexReader, progress: Progress | None
+) -> tuple[Vocabulary, float]:
+    """Content words of `items` that `old`'s vocabulary lacks, encoded, with
+    their sentence counts among `items`; and the seconds spent encoding."""
+    df: dict[str, int] = {}
+    for item in items:
+        for sentence_words in item.sentence_words:
+            for w in sentence_words:
+                df[w] = df.get(w, 0) + 1
+    known = old.words(df)
+    words = sorted(w for w in df if w not in known)
+    started = time.perf_counter()
+    vectors = (
+        _encode_in_batches(encoder, words, progress)
+        if words
+        else np.zeros((0, encoder.dim), dtype=np.float32)
+    )
+    return Vocabulary(words, vectors, [df[w] for w in words]), time.perf_counter() - started
+
+
+def _appended(report: BuildReport, old: IndexReader, started: float) -> BuildReport:
+    """The report of a build published by `append_build`, with its counts."""
+    old.close()
+    assert report.index_path is not None
+    counts = json.loads((report.index_path / META).read_text())["counts"]
+    report.articles, report.chunks, report.sentences = (
+        counts["articles"],
+        counts["chunks"],
+        counts["sentences"],
+    )
+    report.total_seconds = time.perf_counter() - started
+    return report
 
 
 def _same_as_stored(old: IndexReader, article: Article) -> bool:
@@ -345,10 +427,7 @@ def _replaced_by(old: IndexReader, fresh: list[Article]) -> set[str]:
     or the same source file or URL."""
     keys = {k for a in fresh for k in (a.origin, a.url) if k}
     replaced = {a.id for a in fresh if old.article(a.id) is not None}
-    for article_id, origin, url in old.article_keys():
-        if origin in keys or url in keys:
-            replaced.add(article_id)
-    return replaced
+    return replaced | set(old.articles_keyed(keys))
 
 
 def _unchanged(report: BuildReport, old: IndexReader, started: float) -> BuildReport:

@@ -394,5 +394,3 @@ def _overlap(a: Span, b: Span) -> bool:
 
 def part_of(span: Span, whole: Span) -> bool:
     return whole.start <= span.start and span.end <= whole.end and span != whole
-
-

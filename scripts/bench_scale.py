@@ -7,6 +7,7 @@ bench_scale.py                        sizes 10k, 100k and 1M (1.5-3.5 min on 2 c
 bench_scale.py --sizes 10000          quick run
 bench_scale.py --kind hnsw_sq8        force a structure instead of the product's pick
 bench_scale.py --centres piaf         topic centres from real USE embeddings of PIAF
+bench_scale.py --ingest [...]         adds and removals instead (scripts/bench_ingest.py)
 
 Vectors: unit rows of the encoder's dimension from a hierarchical Gaussian
 mixture (super-topics -> topics with Zipf-distributed sizes -> passages), with a
@@ -279,7 +280,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=None, help="folder for the indexes")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--ingest",
+        nargs=argparse.REMAINDER,
+        help="instead: adds, removals and answer time at 100k and 1M chunks, against the "
+        "full rewrite of before (scripts/bench_ingest.py, which takes the arguments that follow)",
+    )
     args = parser.parse_args(argv)
+    if args.ingest is not None:
+        import bench_ingest
+
+        return bench_ingest.main(args.ingest)
     if args.worker:
         worker(args.worker, args.passes)
         return 0

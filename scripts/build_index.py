@@ -4,6 +4,7 @@
 build_index.py --corpus corpus/ --index index/        full rebuild
 build_index.py --index index/ --add a.txt b.html      add articles
 build_index.py --index index/ --remove ID [ID ...]    remove articles
+build_index.py --index index/ --compact               merge the segments of adds into one
 build_index.py --index index/ --watch inbox/          add files as they land
 """
 

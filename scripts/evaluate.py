@@ -98,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         news_questions = ev.load_news(args.data)
         news_report = ev.run(crowd, news_questions, "news")
-        reports.append(
-            (news_report, ev.bm25_baseline(crowd.reader, news_questions, "news BM25"))
-        )
+        reports.append((news_report, ev.bm25_baseline(crowd.reader, news_questions, "news BM25")))
         crowd_report = off_topic = None
         if args.pages:
             crowd_report = ev.run(crowd, seed_questions, "seed+pages")

@@ -254,6 +254,10 @@ def test_ask_under_load_while_the_index_is_swapped(
 
     assert not load.failures, load.failures[:5]
     assert len(builds) == 4
+    # The adds were new segments and the removal deletion marks (qa.store.append).
+    final = IndexReader(index)
+    assert len(final.segments) == 3 and len(final.deleted_chunks) > 0
+    final.close()
     assert glacier_id not in builds[first] | builds[last]
     seen: set[str] = set()
     for build, answer in load.answers:

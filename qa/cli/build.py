@@ -3,7 +3,14 @@
     newsqa build --corpus corpus/ --index index/        full rebuild
     newsqa build --index index/ --add a.txt b.html f.rss add articles (a feed: its items)
     newsqa build --index index/ --remove ID [ID ...]    remove articles
+    newsqa build --index index/ --compact               merge the segments of adds into one
     newsqa build --index index/ --watch inbox/          add files as they land, until Ctrl-C
+
+An add or a removal costs work in proportion to the change: it adds a segment
+to the build and marks removed articles deleted (qa/store/append.py).
+--compact rewrites the live articles as one segment, dropping removed rows and
+training the IVF quantiser again: run it when many adds have piled up (each
+segment adds a little to every search), e.g. nightly.
 
 Articles are .txt, .html, .json/.jsonl records, and RSS or Atom feeds (found
 by content, whatever their name). --watch adds new or changed files of a drop
@@ -46,6 +53,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--add", nargs="+", type=Path, metavar="FILE", help="articles to add")
     action.add_argument("--remove", nargs="+", metavar="ID", help="article ids to remove")
+    action.add_argument(
+        "--compact",
+        action="store_true",
+        help="rewrite the index's segments and deletions as one segment (encodes nothing)",
+    )
     action.add_argument(
         "--watch", type=Path, metavar="DIR", help="add files as they land in DIR, until Ctrl-C"
     )
@@ -134,6 +146,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             report = indexing.add(args.add, args.index, encoder, settings, progress, reading)
         elif args.remove:
             report = indexing.remove(args.remove, args.index, encoder)
+        elif args.compact:
+            report = indexing.compact(args.index, encoder)
         else:
             report = indexing.build(args.corpus, args.index, encoder, settings, progress, reading)
     except QAError as exc:

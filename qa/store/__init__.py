@@ -23,7 +23,9 @@ the registry of backends), one module per backend (`faiss_backend`,
 `milvus_backend`). Code outside this package goes through the names below.
 """
 
+from .append import append_build, can_append
 from .build import write_build
+from .files import verify_digests
 from .layout import (
     ARTICLE_FIELDS,
     CHUNKS_NPY,
@@ -69,11 +71,14 @@ __all__ = [
     "SearchBackend",
     "SentenceRow",
     "Vocabulary",
+    "append_build",
     "backend_for",
     "backend_from_meta",
     "build_lock",
+    "can_append",
     "current_build_id",
     "new_build_id",
     "resolve_build",
+    "verify_digests",
     "write_build",
 ]

@@ -4,13 +4,14 @@ digest of every file (`qa.integrity`), then published (`qa.store.publish`)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from .layout import (
 )
 from .publish import current_build_id, fsync_folder, new_build_id, prune, publish
 from .search import SearchBackend, backend_for, drop_search
+from .segments import Segment
 
 
 def write_build(
@@ -105,6 +107,12 @@ def write_build(
             ),
             "chunking": chunking,
             **published,
+            # One segment, at the root; adds append others (qa.store.append).
+            "segments": [
+                Segment(
+                    ".", len(chunk_vectors), len(vectors[SENTENCES_NPY]), len(vocabulary.words)
+                ).entry()
+            ],
             "counts": {
                 "articles": len(items),
                 "chunks": len(chunk_vectors),
@@ -198,12 +206,22 @@ def _stack(arrays: list[np.ndarray], dim: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(arrays), dtype=np.float32)
 
 
-def _write_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocabulary) -> None:
+@contextlib.contextmanager
+def writing_sqlite(path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to write a build's SQLite file, not yet published: no
+    journal and no sync per statement (the file is fsynced with its folder
+    before it goes live). SQLite's own words for a full disk or a refused
+    write leave as the operating system's error, which `build_lock` turns
+    into a message."""
     try:
-        _fill_sqlite(path, items, vocabulary)
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode = OFF")
+            db.execute("PRAGMA synchronous = OFF")
+            yield db
+        finally:
+            db.close()
     except sqlite3.OperationalError as exc:
-        # SQLite reports a full disk or a refused write in its own words: make it
-        # the operating system's error, which `build_lock` turns into a message.
         code = getattr(exc, "sqlite_errorcode", None)
         if code == sqlite3.SQLITE_FULL:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
@@ -212,13 +230,8 @@ def _write_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocab
         raise
 
 
-def _fill_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocabulary) -> None:
-    db = sqlite3.connect(path, isolation_level=None)
-    try:
-        # A temporary file, fsynced with its folder before it is published:
-        # no journal and no sync per statement.
-        db.execute("PRAGMA journal_mode = OFF")
-        db.execute("PRAGMA synchronous = OFF")
+def _write_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocabulary) -> None:
+    with writing_sqlite(path) as db:
         db.executescript("BEGIN;\n" + SCHEMA)  # one transaction for the whole build
         db.executemany(
             "INSERT INTO vocab VALUES (?, ?, ?)",
@@ -228,56 +241,44 @@ def _fill_sqlite(path: Path, items: Sequence[IndexedArticle], vocabulary: Vocabu
             ),
         )
         row_of = {w: i for i, w in enumerate(vocabulary.words)}
-        chunk_row = sentence_row = 0
-        for item in items:
-            a = item.article
-            db.execute(
-                "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    a.id,
-                    a.title,
-                    a.text,
-                    a.lang,
-                    a.url,
-                    a.date,
-                    a.origin,
-                    a.credit,
-                    a.source,
-                    a.author,
-                ),
-            )
-            for idx, (s, terms) in enumerate(zip(item.sentences, item.sentence_terms, strict=True)):
-                db.execute(
-                    "INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)",
-                    (sentence_row, a.id, idx, s.start, s.end, int(s.heading)),
-                )
-                db.execute(
-                    "INSERT INTO sentences_fts(rowid, terms) VALUES (?, ?)", (sentence_row, terms)
-                )
-                # Vocabulary rows of its content words, so soft matching at query
-                # time reads them instead of re-tokenising the sentence.
-                word_rows = " ".join(
-                    str(row_of[w]) for w in item.sentence_words[idx] if w in row_of
-                )
-                db.execute("INSERT INTO sentence_words VALUES (?, ?)", (sentence_row, word_rows))
-                sentence_row += 1
-            for c, terms in zip(item.chunks, item.chunk_terms, strict=True):
-                db.execute(
-                    "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        chunk_row,
-                        c.chunk_id,
-                        a.id,
-                        c.start,
-                        c.end,
-                        c.first_sentence,
-                        c.last_sentence,
-                    ),
-                )
-                db.execute("INSERT INTO chunks_fts(rowid, terms) VALUES (?, ?)", (chunk_row, terms))
-                chunk_row += 1
+        insert_articles(db, items, 0, 0, row_of)
         db.execute("COMMIT")
         db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
         db.execute("INSERT INTO sentences_fts(sentences_fts) VALUES ('optimize')")
-    finally:
-        db.close()
+
+
+def insert_articles(
+    db: sqlite3.Connection,
+    items: Sequence[IndexedArticle],
+    chunk_row: int,
+    sentence_row: int,
+    row_of: dict[str, int],
+) -> None:
+    """Insert `items` with their chunks and sentences, numbered from the rows
+    given; `row_of` maps each content word to its vocabulary row."""
+    for item in items:
+        a = item.article
+        db.execute(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (a.id, a.title, a.text, a.lang, a.url, a.date, a.origin, a.credit, a.source, a.author),
+        )
+        for idx, (s, terms) in enumerate(zip(item.sentences, item.sentence_terms, strict=True)):
+            db.execute(
+                "INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)",
+                (sentence_row, a.id, idx, s.start, s.end, int(s.heading)),
+            )
+            db.execute(
+                "INSERT INTO sentences_fts(rowid, terms) VALUES (?, ?)", (sentence_row, terms)
+            )
+            # Vocabulary rows of its content words, so soft matching at query
+            # time reads them instead of re-tokenising the sentence.
+            word_rows = " ".join(str(row_of[w]) for w in item.sentence_words[idx] if w in row_of)
+            db.execute("INSERT INTO sentence_words VALUES (?, ?)", (sentence_row, word_rows))
+            sentence_row += 1
+        for c, terms in zip(item.chunks, item.chunk_terms, strict=True):
+            db.execute(
+                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (chunk_row, c.chunk_id, a.id, c.start, c.end, c.first_sentence, c.last_sentence),
+            )
+            db.execute("INSERT INTO chunks_fts(rowid, terms) VALUES (?, ?)", (chunk_row, terms))
+            chunk_row += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faiss
 import numpy as np
@@ -19,6 +19,9 @@ import numpy as np
 from ..errors import IndexMismatch
 from . import tantivy_lexical
 from .search import Connect, Hit, Hits, fts_search
+from .segments import DELETED_CHUNKS, Segment, read_deleted, segments_of
+
+_faiss: Any = faiss  # the parts of FAISS its type stubs lack
 
 KIND = "faiss"
 CHUNKS_FAISS = "chunks.faiss"
@@ -49,7 +52,8 @@ IVF_SCAN = 40_000
 IVF_MIN_PROBE_FRACTION = 32
 # HNSW over the same 8-bit codes ('hnsw_sq8') is not picked by `faiss_kind`: at
 # 1M it searches faster (0.5 ms p95, recall@10 0.97) but builds in 230-280 s
-# where IVF takes 20-90 s (and every add rebuilds the index), and FAISS reads its
+# where IVF takes 20-90 s (paid by every full build and compaction; adds append
+# IVF segments, where HNSW has no cheap equivalent), and FAISS reads its
 # graph and codes into each worker's own memory (~800 MB) where IVF lists are
 # memory-mapped and shared. It can be built for comparison (bench_scale.py
 # --kind hnsw_sq8), and HNSW builds of earlier versions still open.
@@ -156,8 +160,36 @@ def read_faiss(path: Path) -> faiss.Index:
         raise IndexMismatch(f"{path}: not a readable FAISS index. Rebuild the index.") from exc
 
 
+def empty_copy(index: faiss.Index) -> faiss.Index:
+    """An empty chunk index trained as `index` is: flat, or IVF-SQ8 with the same
+    centroids and 8-bit ranges, so a new segment's lists are encoded and probed
+    exactly as the first segment's (the quantiser is trained once per full build)."""
+    if not isinstance(index, faiss.IndexIVFScalarQuantizer):
+        return faiss.IndexFlatIP(index.d)
+    coarse = faiss.IndexFlatIP(index.d)
+    coarse.add(index.quantizer.reconstruct_n(0, index.nlist))
+    copy = faiss.IndexIVFScalarQuantizer(
+        coarse, index.d, index.nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+    )
+    copy.own_fields = True  # the copy frees its quantiser...
+    cast(Any, coarse).this.disown()  # ...not Python
+    faiss.copy_array_to_vector(faiss.vector_to_array(index.sq.trained), copy.sq.trained)
+    copy.is_trained = True
+    copy.nprobe = index.nprobe
+    return copy
+
+
+def write_faiss(path: Path, index: faiss.Index) -> None:
+    # Serialised in memory, then written by Python: a full disk is then an
+    # OSError (ENOSPC) like every other write, not a FAISS RuntimeError.
+    index_bytes = faiss.serialize_index(index)
+    with open(path, "wb") as f:
+        f.write(index_bytes.data)
+
+
 class FaissBackend:
-    """FAISS and FTS5 files inside the build folder."""
+    """FAISS and tantivy files inside the build folder (FTS5 in builds from
+    before tantivy). A build can grow by segments (`append`)."""
 
     kind = KIND
 
@@ -168,11 +200,7 @@ class FaissBackend:
         self, folder: Path, build_id: str, vectors: np.ndarray, terms: list[str]
     ) -> dict[str, Any]:
         kind = faiss_kind(len(vectors))
-        # Serialised in memory, then written by Python: a full disk is then an
-        # OSError (ENOSPC) like every other write, not a FAISS RuntimeError.
-        index_bytes = faiss.serialize_index(make_faiss_index(vectors, kind))
-        with open(folder / CHUNKS_FAISS, "wb") as f:
-            f.write(index_bytes.data)
+        write_faiss(folder / CHUNKS_FAISS, make_faiss_index(vectors, kind))
         tantivy_lexical.write(folder, terms)
         return {
             "search": {"kind": KIND},
@@ -187,19 +215,62 @@ class FaissBackend:
         return lexical + n_vectors * (dim + 8)
 
     @staticmethod
+    def can_append(meta: dict[str, Any], adding: int) -> bool:
+        """Whether `append` can extend this build by `adding` chunks: one made
+        with segments (its tantivy rows deletable), over IVF-SQ8 lists, or flat
+        ones that stay under IVF_THRESHOLD chunks (past it, exact search grows
+        linearly: one full rewrite then picks IVF, which later adds reuse)."""
+        kind = (meta.get("faiss") or {}).get("kind")
+        if "segments" not in meta or kind not in ("flat", "ivf_sq8"):
+            return False
+        rows = sum(int(s["chunks"]) for s in meta["segments"])
+        return kind == "ivf_sq8" or rows + adding < IVF_THRESHOLD
+
+    @staticmethod
+    def append(
+        folder: Path,
+        segment: Path,
+        first_row: int,
+        vectors: np.ndarray,
+        terms: list[str],
+        deleted_rows: np.ndarray,
+    ) -> None:
+        """Add a segment's chunks to the build being written in `folder` (a
+        hard-linked copy of the previous one): its FAISS lists in `segment`,
+        `vectors` as rows first_row, first_row + 1, ..., encoded with the first
+        segment's quantiser; and the new chunks' terms, the last len(terms) of
+        those rows (the others, of merged segments, are there already), to the
+        tantivy index, from which `deleted_rows` are removed."""
+        if len(vectors):
+            index = empty_copy(read_faiss(folder / CHUNKS_FAISS))
+            rows = np.arange(first_row, first_row + len(vectors), dtype=np.int64)
+            if isinstance(index, faiss.IndexIVF):
+                index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), rows)
+            else:  # flat: rows are the segment's own, offset when searched
+                index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            write_faiss(segment / CHUNKS_FAISS, index)
+        new_first = first_row + len(vectors) - len(terms)
+        tantivy_lexical.append(folder, deleted_rows, new_first, terms)
+
+    @staticmethod
     def open(meta: dict[str, Any], folder: Path, db: Connect) -> FaissFtsSearch:
-        path = folder / CHUNKS_FAISS
-        index = read_faiss(path)
-        set_search_params(index, meta.get("faiss") or {})
-        dim, n = int(meta["encoder"]["dim"]), int(meta["counts"]["chunks"])
-        if index.d != dim or index.ntotal != n:
-            raise IndexMismatch(
-                f"{path}: holds {index.ntotal} vectors of dimension {index.d}, "
-                f"meta.json says {n} of {dim}. Rebuild the index."
-            )
+        dim, live = int(meta["encoder"]["dim"]), int(meta["counts"]["chunks"])
+        segments = [s for s in segments_of(meta) if s.chunks]
+        indexes = []
+        for segment in segments or segments_of(meta)[:1]:
+            path = folder / segment.dir / CHUNKS_FAISS
+            index = read_faiss(path)
+            set_search_params(index, meta.get("faiss") or {})
+            if index.d != dim or index.ntotal != segment.chunks:
+                raise IndexMismatch(
+                    f"{path}: holds {index.ntotal} vectors of dimension {index.d}, "
+                    f"meta.json says {segment.chunks} of {dim}. Rebuild the index."
+                )
+            indexes.append(index)
+        dense = SegmentedIndex(indexes, segments, read_deleted(folder, meta, DELETED_CHUNKS))
         if (meta.get("lexical") or {}).get("engine") == "tantivy":
-            return FaissFtsSearch(index, db, tantivy_lexical.TantivyLexical(folder, n))
-        return FaissFtsSearch(index, db)  # a build from before tantivy: FTS5
+            return FaissFtsSearch(dense, db, tantivy_lexical.TantivyLexical(folder, live))
+        return FaissFtsSearch(dense, db)  # a build from before tantivy: FTS5
 
     @staticmethod
     def drop(search: dict[str, Any]) -> None:
@@ -213,17 +284,17 @@ class FaissFtsSearch:
     kind = KIND
 
     def __init__(
-        self, index: faiss.Index, db: Connect, lexical: tantivy_lexical.TantivyLexical | None = None
+        self,
+        index: SegmentedIndex,
+        db: Connect,
+        lexical: tantivy_lexical.TantivyLexical | None = None,
     ) -> None:
         self.index = index
         self._db = db  # the reader's per-thread connection
         self._lexical = lexical
 
     def dense(self, vector: np.ndarray, k: int) -> Hits:
-        if k <= 0 or self.index.ntotal == 0:
-            return []
-        scores, rows = self.index.search(vector.reshape(1, -1).astype(np.float32), k)
-        return [Hit(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        return self.index.search(vector, k)
 
     def lexical(self, terms: Sequence[str], k: int) -> Hits:
         if self._lexical is not None:
@@ -232,3 +303,77 @@ class FaissFtsSearch:
 
     def close(self) -> None:
         """The reader closes its SQLite connections; the index is only mapped."""
+
+
+class SegmentedIndex:
+    """The chunk vectors of every segment searched as one index, rows marked
+    deleted skipped.
+
+    IVF segments share the first one's quantiser (`empty_copy`), so their
+    lists are stacked list by list (`HStackInvertedLists`, read-only and
+    nothing copied) behind one IVF head: a query probes each list once across
+    all segments, at the cost of one search. Flat segments are searched one by
+    one and their hits merged (flat builds are small). Deleted rows are
+    filtered inside FAISS by an ID selector, so k live hits come back."""
+
+    def __init__(self, indexes: list[faiss.Index], segments: list[Segment], deleted: np.ndarray):
+        self.ntotal = sum(i.ntotal for i in indexes)
+        self.d = indexes[0].d
+        self._keep: list[Any] = [indexes]  # FAISS objects below reference these: keep them alive
+        self._parts: list[tuple[faiss.Index, int, Any]] = []  # (index, first row, params)
+        if len(indexes) > 1 and isinstance(indexes[0], faiss.IndexIVF):
+            head: Any = empty_copy(indexes[0])
+            lists = _faiss.InvertedListsPtrVector()
+            for index in indexes:
+                lists.push_back(cast(Any, index).invlists)
+            stacked = faiss.HStackInvertedLists(lists.size(), lists.data())
+            head.replace_invlists(stacked, False)
+            head.ntotal = self.ntotal
+            self._keep += [lists, stacked]
+            indexes, firsts = [head], [0]
+        else:
+            firsts = [s.first_chunk for s in segments] or [0]
+        for index, first in zip(indexes, firsts, strict=True):
+            self._parts.append((index, first, self._params(index, first, deleted)))
+
+    def _params(self, index: faiss.Index, first: int, deleted: np.ndarray) -> Any:
+        """Search parameters that skip the deleted rows of this part (None: none)."""
+        if isinstance(index, faiss.IndexIVF):
+            ids = deleted  # IVF lists store the build's rows
+        else:
+            lo, hi = np.searchsorted(deleted, [first, first + index.ntotal])
+            ids = deleted[lo:hi] - first
+        if not len(ids):
+            return None
+        batch = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
+        selector = faiss.IDSelectorNot(batch)
+        self._keep += [batch, selector]
+        if isinstance(index, faiss.IndexIVF):
+            return _faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
+        return _faiss.SearchParameters(sel=selector)
+
+    def reconstruct(self, row: int) -> np.ndarray:
+        """The stored (for IVF-SQ8, quantised) vector of a row, as FAISS's
+        `reconstruct`: flat segments, or one IVF segment."""
+        for index, first, _ in reversed(self._parts):
+            if row >= first:
+                return index.reconstruct(row - first)
+        raise IndexError(row)
+
+    def search(self, vector: np.ndarray, k: int) -> Hits:
+        if k <= 0 or self.ntotal == 0:
+            return []
+        query = vector.reshape(1, -1).astype(np.float32)
+        hits: Hits = []
+        for index, first, params in self._parts:
+            if index.ntotal == 0:
+                continue
+            scores, rows = index.search(query, k, params=params)
+            hits += [
+                Hit(int(r) + first, float(s))
+                for r, s in zip(rows[0], scores[0], strict=True)
+                if r >= 0
+            ]
+        if len(self._parts) > 1:
+            hits.sort(key=lambda h: -h.score)
+        return hits[:k]

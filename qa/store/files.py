@@ -55,13 +55,38 @@ def read_meta(build: Path) -> dict[str, Any]:
 
 
 _unverified: set[Path] = set()  # builds already warned about, once per process
+# Files this process found sound, by identity: a build that hard-links the
+# previous build's files (qa.store.append) is then checked in proportion to
+# what it added, not to its size, when a server swaps it in.
+_sound: set[tuple[Any, ...]] = set()
+
+
+def _identity(path: Path, check: str) -> tuple[Any, ...] | None:
+    """A file's identity for a check: its inode, size and modification time
+    (not its ctime, which a hard link to it changes)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, check)
 
 
 def verify_digests(build: Path, meta: dict[str, Any]) -> None:
-    """Files against meta.json's digests. A build of an earlier version has
+    """Files against meta.json's digests (but files this process already
+    checked against the same digest). A build of an earlier version has
     none: it is still served (its other checks pass or it is refused), with a
     warning that a rebuild would add them."""
-    if integrity.verify_digests(build, meta) or build in _unverified:
+    recorded = meta.get("digests")
+    files = recorded.get("files") if isinstance(recorded, dict) else None
+    seen: dict[str, tuple[Any, ...] | None] = {}
+    if isinstance(recorded, dict) and isinstance(files, dict):
+        seen = {name: _identity(build / name, str(digest)) for name, digest in files.items()}
+        unseen = {n: files[n] for n, key in seen.items() if key is None or key not in _sound}
+        meta = {**meta, "digests": {**recorded, "files": unseen}}
+    if integrity.verify_digests(build, meta):
+        _sound.update(key for key in seen.values() if key is not None)
+        return
+    if build in _unverified:
         return
     _unverified.add(build)
     log.warning(
@@ -78,3 +103,14 @@ def read_npy(path: Path) -> np.ndarray:
         raise IndexMismatch(
             f"{path}: not a readable vector file ({exc}). Rebuild the index."
         ) from exc
+
+
+def check_vectors_once(path: Path) -> None:
+    """`integrity.check_vector_file`, unless this process already found this
+    very file (same inode, size and time) sound."""
+    key = _identity(path, "finite")
+    if key is not None and key in _sound:
+        return
+    integrity.check_vector_file(path)
+    if key is not None:
+        _sound.add(key)

@@ -56,6 +56,8 @@ CREATE VIRTUAL TABLE chunks_fts USING fts5(terms, tokenize = 'unicode61 remove_d
 CREATE VIRTUAL TABLE sentences_fts USING fts5(terms, tokenize = 'unicode61 remove_diacritics 0');
 CREATE VIRTUAL TABLE sentences_vocab USING fts5vocab(sentences_fts, 'row');
 CREATE INDEX chunks_by_article ON chunks(article_id);
+CREATE INDEX articles_by_origin ON articles(origin);
+CREATE INDEX articles_by_url ON articles(url);
 CREATE TABLE vocab (word TEXT PRIMARY KEY, row INTEGER NOT NULL, df INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE sentence_words (row INTEGER PRIMARY KEY, words TEXT NOT NULL);
 """

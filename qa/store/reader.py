@@ -18,7 +18,7 @@ from .. import integrity
 from ..errors import EncoderMismatch, IndexMismatch
 from ..lexical import content_words
 from ..records import Article, Chunk, Sentence
-from .files import read_meta, read_npy, verify_digests
+from .files import check_vectors_once, read_meta, read_npy, verify_digests
 from .layout import (
     ARTICLE_FIELDS,
     CHUNKS_NPY,
@@ -34,6 +34,15 @@ from .layout import (
 )
 from .publish import resolve_build
 from .search import ChunkSearch, Hit, Hits, fts_search, open_search
+from .segments import (
+    DELETED_CHUNKS,
+    DELETED_SENTENCES,
+    RowStack,
+    read_deleted,
+    row_totals,
+    segments_of,
+    stacked,
+)
 
 RESCORE_BLOCK = 65_536  # sentences scored at once by `rescore_sentences`
 ARTICLES_KEPT = 512  # articles `articles` keeps: a news article is ~5-20 kB of text
@@ -44,7 +53,7 @@ class IndexReader:
 
     Opening it checks that the files agree with meta.json and each other and,
     unless `verify` is false (a caller that only reads meta.json), that they
-    are sound: digests, finite vectors, SQLite's structure (`_verify`).
+    are sound: digests, finite vectors, SQLite's structure (`verify`).
     """
 
     def __init__(self, index_dir: Path | str, verify: bool = True) -> None:
@@ -60,29 +69,39 @@ class IndexReader:
         self.rescorer_name: str = self.rescorer["name"] if self.rescorer else "none"
         self._local = threading.local()
         self._articles: dict[str, Article] = {}  # recently read, see `articles`
+        self.segments = segments_of(self.meta)
+        self.rows = row_totals(self.meta)  # deleted rows included
         # The chunk search first: its files are checked (and named) before the others.
         self.search: ChunkSearch = open_search(self.meta, self.path, lambda: self.db)
         try:
-            self.chunk_vectors = read_npy(self.path / CHUNKS_NPY)
-            self.sentence_vectors = read_npy(self.path / SENTENCES_NPY)
-            self.word_vectors = read_npy(self.path / WORDS_NPY)
-            self.rescore_vectors = read_npy(self.path / RESCORE_NPY) if self.rescorer else None
+            self.chunk_vectors = self._vectors(CHUNKS_NPY)
+            self.sentence_vectors = self._vectors(SENTENCES_NPY)
+            self.word_vectors = self._vectors(WORDS_NPY)
+            self.rescore_vectors = self._vectors(RESCORE_NPY) if self.rescorer else None
+            # Rows of removed articles still in their segments (qa.store.segments).
+            self.deleted_chunks = read_deleted(self.path, self.meta, DELETED_CHUNKS)
+            self.deleted_sentences = read_deleted(self.path, self.meta, DELETED_SENTENCES)
             self._check()
             if verify:
-                self._verify()
+                self.verify()
         except BaseException:
             self.close()
             raise
+
+    def _vectors(self, name: str) -> np.ndarray | RowStack:
+        """A vector file of every segment, read as one array of the build's rows."""
+        return stacked([read_npy(self.path / s.dir / name) for s in self.segments])
 
     # -- consistency
 
     def _check(self) -> None:
         counts = self.meta["counts"]
+        rows = self.rows  # vector files hold deleted rows too, SQLite only live ones
         where = self.path
-        if self.chunk_vectors.shape != (counts["chunks"], self.dim):
+        if self.chunk_vectors.shape != (rows["chunks"], self.dim):
             raise IndexMismatch(
                 f"{where / CHUNKS_NPY}: shape {self.chunk_vectors.shape}, meta.json says "
-                f"({counts['chunks']}, {self.dim}). Rebuild the index."
+                f"({rows['chunks']}, {self.dim}). Rebuild the index."
             )
         legacy = self.meta.get("sentence_encoder")
         if legacy and legacy["name"] != self.meta["encoder"]["name"]:
@@ -90,22 +109,22 @@ class IndexReader:
                 f"{where / META}: sentence vectors by {legacy['name']!r} in place of the "
                 "encoder's, a layout this version no longer reads. Rebuild the index."
             )
-        if self.sentence_vectors.shape != (counts["sentences"], self.dim):
+        if self.sentence_vectors.shape != (rows["sentences"], self.dim):
             raise IndexMismatch(
                 f"{where / SENTENCES_NPY}: shape {self.sentence_vectors.shape}, meta.json says "
-                f"({counts['sentences']}, {self.dim}). Rebuild the index."
+                f"({rows['sentences']}, {self.dim}). Rebuild the index."
             )
         if self.rescorer is not None and self.rescore_vectors is not None:
-            shape = (counts["sentences"], int(self.rescorer["dim"]))
+            shape = (rows["sentences"], int(self.rescorer["dim"]))
             if self.rescore_vectors.shape != shape:
                 raise IndexMismatch(
                     f"{where / RESCORE_NPY}: shape {self.rescore_vectors.shape}, meta.json "
                     f"says {shape}. Rebuild the index."
                 )
-        if self.word_vectors.shape != (counts["words"], self.dim):
+        if self.word_vectors.shape != (rows["words"], self.dim):
             raise IndexMismatch(
                 f"{where / WORDS_NPY}: shape {self.word_vectors.shape}, meta.json says "
-                f"({counts['words']}, {self.dim}). Rebuild the index."
+                f"({rows['words']}, {self.dim}). Rebuild the index."
             )
         try:
             found = {
@@ -123,12 +142,13 @@ class IndexReader:
                     "Rebuild the index."
                 )
 
-    def _verify(self) -> None:
+    def verify(self) -> None:
         """Every vector finite (a NaN would make every score it touches NaN) and
         SQLite's pages whole (a damaged page fails the requests that read it)."""
-        for name in (CHUNKS_NPY, SENTENCES_NPY, WORDS_NPY, RESCORE_NPY):
-            if name in self.meta["files"]:
-                integrity.check_vector_file(self.path / name)
+        vector_files = (CHUNKS_NPY, SENTENCES_NPY, WORDS_NPY, RESCORE_NPY)
+        for name in self.meta["files"]:
+            if Path(name).name in vector_files:
+                check_vectors_once(self.path / name)
         integrity.check_sqlite(self.path / SQLITE, self.db)
 
     def check_encoder(self, name: str, dim: int) -> None:
@@ -198,6 +218,7 @@ class IndexReader:
         for at in range(0, n, RESCORE_BLOCK):
             block = np.asarray(self.rescore_vectors[at : at + RESCORE_BLOCK], dtype=np.float32)
             scores = block @ vector
+            self._drop_deleted(scores, at)
             top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
             best_rows.append(top + at)
             best_scores.append(scores[top])
@@ -205,7 +226,15 @@ class IndexReader:
             return []
         rows, scores = np.concatenate(best_rows), np.concatenate(best_scores)
         order = np.argsort(-scores, kind="stable")[:k]
-        return [Hit(int(rows[i]), float(scores[i])) for i in order]
+        return [Hit(int(rows[i]), float(scores[i])) for i in order if scores[i] > -np.inf]
+
+    def _drop_deleted(self, scores: np.ndarray, at: int) -> None:
+        """Scores of sentences marked deleted in the block starting at row `at`
+        set to -inf, so they never rank."""
+        deleted = self.deleted_sentences
+        if len(deleted):
+            lo, hi = np.searchsorted(deleted, [at, at + len(scores)])
+            scores[deleted[lo:hi] - at] = -np.inf
 
     @functools.cached_property
     def rescore_centroid(self) -> np.ndarray | None:
@@ -217,7 +246,10 @@ class IndexReader:
         total = np.zeros(self.rescore_vectors.shape[1], dtype=np.float64)
         for at in range(0, len(self.rescore_vectors), RESCORE_BLOCK):
             total += np.asarray(self.rescore_vectors[at : at + RESCORE_BLOCK]).sum(axis=0)
-        return (total / len(self.rescore_vectors)).astype(np.float32)
+        if len(self.deleted_sentences):
+            total -= np.asarray(self.rescore_vectors[self.deleted_sentences]).sum(axis=0)
+        live = len(self.rescore_vectors) - len(self.deleted_sentences)
+        return (total / max(live, 1)).astype(np.float32)
 
     def chunks_holding(self, sentence_rows: Sequence[int]) -> list[int]:
         """Rows of the chunks that hold any of `sentence_rows`."""
@@ -347,10 +379,10 @@ class IndexReader:
 
     def vocabulary(self) -> Vocabulary:
         rows = self.db.execute("SELECT word, row, df FROM vocab ORDER BY row").fetchall()
+        # (A build with segments may hold rows of words no longer in use.)
+        vectors = self.word_vectors[[r[1] for r in rows]] if rows else self.word_vectors[:0]
         return Vocabulary(
-            [r[0] for r in rows],
-            np.asarray(self.word_vectors, dtype=np.float32),
-            [r[2] for r in rows],
+            [r[0] for r in rows], np.asarray(vectors, dtype=np.float32), [r[2] for r in rows]
         )
 
     def articles(self, ids: Iterable[str]) -> dict[str, Article]:
@@ -374,11 +406,23 @@ class IndexReader:
             found.update(fresh)
         return {i: found[i] for i in unique if i in found}
 
-    def article_keys(self) -> list[tuple[str, str | None, str | None]]:
-        """(id, origin, url) of every article: what a new article may replace."""
+    def articles_keyed(self, keys: Iterable[str]) -> list[str]:
+        """Ids of the articles whose origin or URL is one of `keys`."""
+        unique = list(dict.fromkeys(keys))
         columns = self._article_columns.split(", ")
-        picked = ", ".join(columns[ARTICLE_FIELDS.index(n)] for n in ("id", "origin", "url"))
-        return [tuple(r) for r in self.db.execute(f"SELECT {picked} FROM articles")]
+        origin, url = (columns[ARTICLE_FIELDS.index(n)] for n in ("origin", "url"))
+        found: list[str] = []
+        for i in range(0, len(unique), 250):  # SQLite caps bound parameters
+            part = unique[i : i + 250]
+            marks = ",".join("?" * len(part))
+            found += [
+                r[0]
+                for r in self.db.execute(
+                    f"SELECT id FROM articles WHERE {origin} IN ({marks}) OR {url} IN ({marks})",
+                    part + part,
+                )
+            ]
+        return found
 
     def article_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM articles ORDER BY rowid")]

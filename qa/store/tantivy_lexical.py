@@ -7,8 +7,9 @@ grows with the posting lists of the question's most frequent words (18 ms p50,
 block-max WAND, skipping the blocks that cannot enter the top 20 (0.2 ms p50
 at 100k, 0.3 ms at 1M). Measurements and the choice: docs/scaling.md.
 
-The index is a folder of the build (`chunks.tantivy/`), written once with
-the build and opened read-only. Terms arrive stemmed, folded and
+The index is a folder of the build (`chunks.tantivy/`), written with a full
+build, extended by later adds (`append`: tantivy's own segments and deletion
+files, hard-linked from build to build) and opened read-only. Terms arrive stemmed, folded and
 space-joined (`qa.lexical.terms`), so the whitespace tokenizer gives them back
 unchanged. BM25 with k1 = 1.2, b = 0.75, as FTS5.
 """
@@ -16,7 +17,7 @@ unchanged. BM25 with k1 = 1.2, b = 0.75, as FTS5.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import tantivy
@@ -26,13 +27,15 @@ from .search import Hit, Hits
 
 FOLDER = "chunks.tantivy"
 WRITER_HEAP = 128 << 20  # bytes buffered before a segment is written
+APPEND_HEAP = 32 << 20  # for a few thousand chunks: a smaller peak memory
 
 
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     # The chunk's row, read back from a column for each hit (tantivy's own
-    # document ids are per segment).
-    builder.add_integer_field("row", stored=False, fast=True, indexed=False)
+    # document ids are per segment), and indexed so that a removal deletes
+    # its chunks by row (builds from before segments did not index it).
+    builder.add_integer_field("row", stored=False, fast=True, indexed=True)
     builder.add_text_field("terms", stored=False, tokenizer_name="whitespace", index_option="freq")
     return builder.build()
 
@@ -44,6 +47,23 @@ def write(folder: Path, terms: Sequence[str]) -> None:
     index = tantivy.Index(_schema(), path=str(path))
     writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
     for row, text in enumerate(terms):
+        writer.add_document(tantivy.Document(row=row, terms=text))
+    writer.commit()
+    writer.wait_merging_threads()
+
+
+def append(folder: Path, deleted_rows: Iterable[int], first_row: int, terms: Sequence[str]) -> None:
+    """Delete chunks by row and add `terms` as rows first_row, first_row + 1, ...
+    in `folder/chunks.tantivy`, a hard-linked copy of the previous build's.
+
+    tantivy never changes a file it wrote: a commit writes new segment files,
+    deletion files and a new meta.json (by renaming a temporary file), so the
+    previous build's files, shared with this folder, stay as they were."""
+    index = tantivy.Index.open(str(folder / FOLDER))
+    writer = index.writer(heap_size=APPEND_HEAP, num_threads=1)
+    for row in deleted_rows:
+        writer.delete_documents_by_term("row", int(row))
+    for row, text in enumerate(terms, start=first_row):
         writer.add_document(tantivy.Document(row=row, terms=text))
     writer.commit()
     writer.wait_merging_threads()
