@@ -19,19 +19,6 @@ from .records import Article
 from .retrieve import Query, RetrievalWeights, ScoredChunk, coverage, lexical_weight
 from .store import IndexReader, SentenceRow
 
-# Kernels of the "match_" features: (name, centre, width) over word cosines.
-# The first counts the same word (cosine 1), the others bands of meaning.
-KERNELS = (
-    ("exact", 1.0, 1e-3),
-    ("90", 0.9, 0.05),
-    ("80", 0.8, 0.05),
-    ("70", 0.7, 0.05),
-    ("60", 0.6, 0.05),
-    ("50", 0.5, 0.05),
-    ("40", 0.4, 0.05),
-    ("30", 0.3, 0.05),
-)
-
 # The signals a sentence is scored on, in the order of `features` columns.
 FEATURES = (
     "dense",  # the sentence's own cosine with the question
@@ -52,18 +39,10 @@ FEATURES = (
     # all of them (-0.06 for English questions on the French dev pages): raw,
     # that shift alone would put right answers under the abstention threshold.
     "rescore",
-    # How the question's words match the sentence's, by kernel pooling over
-    # their word-vector cosines (KNRM, Xiong et al. 2017): for each question
-    # word, the log of a soft count of the sentence's words at each cosine
-    # level (KERNELS), IDF-weighted over the question. The answer model
-    # weighs the levels: close paraphrases against loose topical matches.
-    *(f"match_{name}" for name, _, _ in KERNELS),
 )
 RESCORE = FEATURES.index("rescore")
 ANSWER_TYPE = FEATURES.index("answer_type")
-MATCH_FEATURES = tuple(f for f in FEATURES if f.startswith("match_"))
-# The features read from word vectors (0 when the question has none).
-SOFT_FEATURES = tuple(f for f in FEATURES if f.startswith(("soft", "match_")))
+SOFT_FEATURES = tuple(f for f in FEATURES if f.startswith("soft"))
 # Under this cosine two words are not taken for each other.
 SOFT_MATCH_MIN = 0.5
 
@@ -180,8 +159,8 @@ def _soft_matcher(
         return lambda row: nothing
     columns = {w: i for i, w in enumerate(used)}
     vectors = np.asarray(reader.word_vectors[used], dtype=np.float32)
-    cosines = query.word_vectors @ vectors.T  # (question words, text words)
-    sims = np.where(cosines < SOFT_MATCH_MIN, 0.0, cosines).astype(np.float32)
+    sims = query.word_vectors @ vectors.T  # (question words, text words)
+    sims[sims < SOFT_MATCH_MIN] = 0.0
     none = np.zeros(len(query.words), dtype=np.float32)
 
     def best(word_rows: list[int]) -> np.ndarray:
@@ -191,11 +170,6 @@ def _soft_matcher(
     best_of_title = {a: best(ws) for a, ws in titles_of.items()}
     idf = query.word_idf
     total = float(idf.sum()) or 1.0
-    matches = _kernel_matches(cosines, [words_of.get(r, []) for r in rows], columns, idf / total)
-    match_of = {
-        row: dict(zip(MATCH_FEATURES, m.tolist(), strict=True))
-        for row, m in zip(rows, matches, strict=True)
-    }
 
     def share(rows: list[SentenceRow]) -> float:
         best = np.max([best_of_row[n.row] for n in rows], axis=0)
@@ -209,30 +183,9 @@ def _soft_matcher(
             "soft": float(idf @ own) / total,
             "soft_context": share(window),
             "soft_title": float(idf @ np.maximum(own, title)) / total,
-            **match_of[row],
         }
 
     return score
-
-
-def _kernel_matches(
-    cosines: np.ndarray, texts: list[list[int]], columns: dict[int, int], weights: np.ndarray
-) -> np.ndarray:
-    """KNRM's kernel pooling: for each text (word rows), (len(KERNELS),) sums
-    over the question's words, weighed by `weights`, of the log of 1 + the
-    soft count of the text's words at each kernel's cosine level."""
-    centres = np.array([c for _, c, _ in KERNELS], dtype=np.float32)[:, None, None]
-    widths = np.array([w for _, _, w in KERNELS], dtype=np.float32)[:, None, None]
-    levels = np.exp(-((cosines[None] - centres) ** 2) / (2 * widths**2))  # (K, q, words)
-    # Which text holds which word (counted as often as it occurs): one product
-    # pools every text at once.
-    holds = np.zeros((cosines.shape[1], len(texts)), dtype=np.float32)
-    held = np.array([columns[w] for word_rows in texts for w in word_rows], dtype=np.intp)
-    by = np.repeat(np.arange(len(texts), dtype=np.intp), [len(word_rows) for word_rows in texts])
-    np.add.at(holds, (held, by), 1.0)
-    counts = levels.reshape(-1, cosines.shape[1]) @ holds  # (K * q, texts)
-    pooled = np.log1p(counts).reshape(len(KERNELS), len(weights), len(texts))
-    return np.einsum("kqt,q->tk", pooled, weights.astype(np.float32))
 
 
 def _share(wanted: set[tuple[str, str]], found: set[tuple[str, str]]) -> float:
