@@ -43,6 +43,7 @@ from .segments import (
     segments_of,
     stacked,
 )
+from .shapes import check_shapes
 
 RESCORE_BLOCK = 65_536  # sentences scored at once by `rescore_sentences`
 ARTICLES_KEPT = 512  # articles `articles` keeps: a news article is ~5-20 kB of text
@@ -81,7 +82,7 @@ class IndexReader:
             # Rows of removed articles still in their segments (qa.store.segments).
             self.deleted_chunks = read_deleted(self.path, self.meta, DELETED_CHUNKS)
             self.deleted_sentences = read_deleted(self.path, self.meta, DELETED_SENTENCES)
-            self._check()
+            check_shapes(self)
             if verify:
                 self.verify()
         except BaseException:
@@ -93,54 +94,6 @@ class IndexReader:
         return stacked([read_npy(self.path / s.dir / name) for s in self.segments])
 
     # -- consistency
-
-    def _check(self) -> None:
-        counts = self.meta["counts"]
-        rows = self.rows  # vector files hold deleted rows too, SQLite only live ones
-        where = self.path
-        if self.chunk_vectors.shape != (rows["chunks"], self.dim):
-            raise IndexMismatch(
-                f"{where / CHUNKS_NPY}: shape {self.chunk_vectors.shape}, meta.json says "
-                f"({rows['chunks']}, {self.dim}). Rebuild the index."
-            )
-        legacy = self.meta.get("sentence_encoder")
-        if legacy and legacy["name"] != self.meta["encoder"]["name"]:
-            raise IndexMismatch(
-                f"{where / META}: sentence vectors by {legacy['name']!r} in place of the "
-                "encoder's, a layout this version no longer reads. Rebuild the index."
-            )
-        if self.sentence_vectors.shape != (rows["sentences"], self.dim):
-            raise IndexMismatch(
-                f"{where / SENTENCES_NPY}: shape {self.sentence_vectors.shape}, meta.json says "
-                f"({rows['sentences']}, {self.dim}). Rebuild the index."
-            )
-        if self.rescorer is not None and self.rescore_vectors is not None:
-            shape = (rows["sentences"], int(self.rescorer["dim"]))
-            if self.rescore_vectors.shape != shape:
-                raise IndexMismatch(
-                    f"{where / RESCORE_NPY}: shape {self.rescore_vectors.shape}, meta.json "
-                    f"says {shape}. Rebuild the index."
-                )
-        if self.word_vectors.shape != (rows["words"], self.dim):
-            raise IndexMismatch(
-                f"{where / WORDS_NPY}: shape {self.word_vectors.shape}, meta.json says "
-                f"({rows['words']}, {self.dim}). Rebuild the index."
-            )
-        try:
-            found = {
-                table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                for table in ("articles", "chunks", "sentences")
-            }
-        except sqlite3.DatabaseError as exc:
-            raise IndexMismatch(
-                f"{where / SQLITE}: unreadable ({exc}). Rebuild the index."
-            ) from exc
-        for table, n in found.items():
-            if n != counts[table]:
-                raise IndexMismatch(
-                    f"{where / SQLITE}: {n} {table}, meta.json says {counts[table]}. "
-                    "Rebuild the index."
-                )
 
     def verify(self) -> None:
         """Every vector finite (a NaN would make every score it touches NaN) and
