@@ -43,6 +43,7 @@ from typing import Any
 
 import _bootstrap  # noqa: F401
 import numpy as np
+from bench_lexical import paragraphs
 from bench_scale import mixture
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -74,19 +75,7 @@ class SyntheticEncoder:
 
 def paragraph_articles() -> list[dict[str, str]]:
     """Records of two consecutive paragraphs of the development data each."""
-    paras: list[tuple[str, str, str]] = []
-    for path, lang in (
-        (DATA / "piaf" / "piaf-dev.json", "fr"),
-        (DATA / "piaf" / "piaf-train.json", "fr"),
-        (DATA / "squad" / "squad-train-en.json", "en"),
-    ):
-        for article in json.loads(path.read_text())["data"]:
-            for p in article["paragraphs"]:
-                paras.append((lang, article.get("title", ""), p["context"]))
-    for path in sorted((DATA / "text").glob("*.txt")):
-        for block in path.read_text().split("\n\n"):
-            if len(block) > 200:
-                paras.append(("fr", path.stem, block))
+    paras = paragraphs()
     return [
         {"lang": a[0], "title": a[1], "text": a[2] + "\n\n" + b[2]}
         for a, b in zip(paras[::2], paras[1::2], strict=False)

@@ -13,7 +13,6 @@ per GB (docs/scaling.md), with no memory held.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sqlite3
@@ -49,7 +48,7 @@ from .layout import (
     IndexedArticle,
     Vocabulary,
 )
-from .publish import current_build_id, fsync_folder, new_build_id, prune, publish
+from .publish import discard, new_build_id, prune, publish_folder
 from .reader import IndexReader
 from .segments import DELETED_CHUNKS, DELETED_SENTENCES, SEGMENTS_DIR, Segment
 
@@ -149,15 +148,9 @@ def append_build(
         )
         meta = _meta(old.meta, tmp, build_id, segments, change["counts"], linked)
         meta["deleted"] = {"chunks": len(deleted_chunks), "sentences": len(deleted_sentences)}
-        (tmp / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-        fsync_folder(tmp)
-        os.rename(tmp, final)
-        publish(index_dir, final)
+        publish_folder(index_dir, tmp, final, meta)
     except BaseException:
-        if current_build_id(index_dir) != build_id:
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.rmtree(final, ignore_errors=True)
-            (index_dir / f".current-{build_id}").unlink(missing_ok=True)
+        discard(index_dir, build_id, tmp, final)
         raise
     prune(index_dir, keep=final)
     return final

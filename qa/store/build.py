@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import shutil
 import sqlite3
@@ -24,7 +23,6 @@ from .layout import (
     CHUNKS_NPY,
     FORMAT_VERSION,
     HALF_FLOAT_FILES,
-    META,
     RESCORE_NPY,
     SCHEMA,
     SENTENCES_NPY,
@@ -33,7 +31,7 @@ from .layout import (
     IndexedArticle,
     Vocabulary,
 )
-from .publish import current_build_id, fsync_folder, new_build_id, prune, publish
+from .publish import current_build_id, discard, new_build_id, prune, publish_folder
 from .search import SearchBackend, backend_for, drop_search
 from .segments import Segment
 
@@ -122,17 +120,11 @@ def write_build(
             "files": {name: (tmp / name).stat().st_size for name in files},
             "digests": integrity.digests(tmp, files),
         }
-        (tmp / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-        fsync_folder(tmp)
-        os.rename(tmp, final)
-        publish(index_dir, final)
+        publish_folder(index_dir, tmp, final, meta)
     except BaseException:
         if current_build_id(index_dir) != build_id:
-            # The build never went live: free everything it wrote.
-            drop_search(search)
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.rmtree(final, ignore_errors=True)
-            (index_dir / f".current-{build_id}").unlink(missing_ok=True)
+            drop_search(search)  # e.g. a Milvus collection, outside the folder
+        discard(index_dir, build_id, tmp, final)
         raise
     prune(index_dir, keep=final)
     return final

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import DiskFull, IndexMissing, IndexProblem, IndexUnwritable
 from .layout import META
@@ -45,6 +46,26 @@ def publish(index_dir: Path, build: Path) -> None:
     link.symlink_to(Path("builds") / build.name)
     os.replace(link, index_dir / "current")  # atomic on POSIX
     _fsync_folder_entry(index_dir)
+
+
+def publish_folder(index_dir: Path, tmp: Path, final: Path, meta: dict[str, Any]) -> None:
+    """Write `meta` into the build being written at `tmp`, put it on disk,
+    rename it to `final` and make it live: the last steps of every writer."""
+    (tmp / META).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    fsync_folder(tmp)
+    os.rename(tmp, final)
+    publish(index_dir, final)
+
+
+def discard(index_dir: Path, build_id: str, tmp: Path, final: Path) -> bool:
+    """After a writer failed: free everything build `build_id` wrote, unless it
+    already went live (then it is the index). True if it was discarded."""
+    if current_build_id(index_dir) == build_id:
+        return False
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(final, ignore_errors=True)
+    (index_dir / f".current-{build_id}").unlink(missing_ok=True)
+    return True
 
 
 def _fsync_folder_entry(folder: Path) -> None:
