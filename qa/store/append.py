@@ -28,11 +28,10 @@ from .. import integrity
 from ..lexical import content_words
 from .build import (
     SPACE_MARGIN,
-    _build_bytes,
-    _check_free_space,
-    _refuse_non_finite,
-    _stack,
+    build_bytes,
+    check_free_space,
     insert_articles,
+    vector_files,
     writing_sqlite,
 )
 from .faiss_backend import FaissBackend
@@ -41,7 +40,6 @@ from .layout import (
     CHUNKS_NPY,
     HALF_FLOAT_FILES,
     META,
-    RESCORE_NPY,
     SENTENCES_NPY,
     SQLITE,
     WORDS_NPY,
@@ -89,17 +87,7 @@ def append_build(
     build that fails (or is killed) leaves the previous one live.
     """
     dim, rows = old.dim, old.rows
-    vectors = {
-        CHUNKS_NPY: _stack([i.chunk_vectors for i in items], dim),
-        SENTENCES_NPY: _stack([i.sentence_vectors for i in items], dim),
-        WORDS_NPY: _stack([new_words.vectors], dim),
-    }
-    if old.rescorer is not None:
-        rescore = [i.rescore_vectors for i in items]
-        if any(v is None for v in rescore):
-            raise ValueError("an index with a second sentence encoder needs all its vectors")
-        vectors[RESCORE_NPY] = _stack(rescore, int(old.rescorer["dim"]))  # type: ignore[arg-type]
-    _refuse_non_finite(vectors, items, new_words)
+    vectors = vector_files(items, new_words, dim, old.rescorer)
     appended = old.segments[1:]
     absorbed = appended if items and len(appended) >= MAX_APPENDED else []
     for name in vectors:  # the merged segment's rows: theirs, then the new ones
@@ -107,9 +95,9 @@ def append_build(
             parts = [np.asarray(read_npy(old.path / s.dir / name), np.float32) for s in absorbed]
             vectors[name] = np.concatenate([*parts, vectors[name]])
     builds = index_dir / "builds"
-    _check_free_space(
+    check_free_space(
         builds,
-        _build_bytes(vectors, items)
+        build_bytes(vectors, items)
         + (old.path / SQLITE).stat().st_size
         + FaissBackend().disk_bytes(len(vectors[CHUNKS_NPY]), dim)
         + SPACE_MARGIN,

@@ -60,21 +60,11 @@ def write_build(
     builds = index_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     dim = int(encoder["dim"])
-    vectors = {
-        CHUNKS_NPY: _stack([i.chunk_vectors for i in items], dim),
-        SENTENCES_NPY: _stack([i.sentence_vectors for i in items], dim),
-        WORDS_NPY: _stack([vocabulary.vectors], dim),
-    }
-    if rescorer is not None:
-        rescore_vectors = [i.rescore_vectors for i in items]
-        if any(v is None for v in rescore_vectors):
-            raise ValueError("an index with a second sentence encoder needs all its vectors")
-        vectors[RESCORE_NPY] = _stack(rescore_vectors, int(rescorer["dim"]))  # type: ignore[arg-type]
-    _refuse_non_finite(vectors, items, vocabulary)
+    vectors = vector_files(items, vocabulary, dim, rescorer)
     chunk_vectors = vectors[CHUNKS_NPY]
-    _check_free_space(
+    check_free_space(
         builds,
-        _build_bytes(vectors, items) + backend.disk_bytes(*chunk_vectors.shape),
+        build_bytes(vectors, items) + backend.disk_bytes(*chunk_vectors.shape),
     )
     build_id = new_build_id()
     tmp = builds / f".tmp-{build_id}"
@@ -130,6 +120,29 @@ def write_build(
     return final
 
 
+def vector_files(
+    items: Sequence[IndexedArticle],
+    vocabulary: Vocabulary,
+    dim: int,
+    rescorer: dict[str, Any] | None,
+) -> dict[str, np.ndarray]:
+    """The vector files of `items` and `vocabulary`'s words, by file name,
+    refused if any vector is not finite. With a second sentence encoder
+    (`rescorer`, {name, dim}) every item must carry its `rescore_vectors`."""
+    vectors = {
+        CHUNKS_NPY: _stack([i.chunk_vectors for i in items], dim),
+        SENTENCES_NPY: _stack([i.sentence_vectors for i in items], dim),
+        WORDS_NPY: _stack([vocabulary.vectors], dim),
+    }
+    if rescorer is not None:
+        rescore_vectors = [i.rescore_vectors for i in items]
+        if any(v is None for v in rescore_vectors):
+            raise ValueError("an index with a second sentence encoder needs all its vectors")
+        vectors[RESCORE_NPY] = _stack(rescore_vectors, int(rescorer["dim"]))  # type: ignore[arg-type]
+    _refuse_non_finite(vectors, items, vocabulary)
+    return vectors
+
+
 def _refuse_non_finite(
     vectors: dict[str, np.ndarray], items: Sequence[IndexedArticle], vocabulary: Vocabulary
 ) -> None:
@@ -169,7 +182,7 @@ SQLITE_PER_TEXT_CHAR = 3
 SPACE_MARGIN = 1 << 20
 
 
-def _build_bytes(vectors: dict[str, np.ndarray], items: Sequence[IndexedArticle]) -> int:
+def build_bytes(vectors: dict[str, np.ndarray], items: Sequence[IndexedArticle]) -> int:
     """A generous estimate of the bytes a build writes, but for its chunk search."""
     text = sum(
         len(i.article.text) + sum(map(len, i.sentence_terms)) + sum(map(len, i.chunk_terms))
@@ -178,7 +191,7 @@ def _build_bytes(vectors: dict[str, np.ndarray], items: Sequence[IndexedArticle]
     return sum(v.nbytes for v in vectors.values()) + SQLITE_PER_TEXT_CHAR * text + SPACE_MARGIN
 
 
-def _check_free_space(folder: Path, needed: int) -> None:
+def check_free_space(folder: Path, needed: int) -> None:
     free = shutil.disk_usage(folder).free
     if free < needed:
         raise DiskFull(
