@@ -227,6 +227,26 @@ def _soft_features(
     return out
 
 
+def names_counted(reader: IndexReader, query: Query, row: int, text: str, lang: str) -> bool:
+    """Whether the sentence `text` (of `row`, in `lang`) names what a "how
+    many X" question counts, or the question counts nothing: one of
+    `query.counted` is there by its stem or by meaning (a word of the
+    sentence within SOFT_MATCH_MIN of it: "cas" for "cases"). "Combien de
+    spectateurs…" is not answered by a count of goals."""
+    if not query.counted:
+        return True
+    if set(terms(" ".join(query.counted), query.lang)) & set(terms(text, lang)):
+        return True
+    if query.word_vectors is None:
+        return False
+    rows = reader.sentence_word_rows([row]).get(row, [])
+    if not rows:
+        return False
+    wanted = query.word_vectors[[query.words.index(w) for w in query.counted]]
+    vectors = np.asarray(reader.word_vectors[rows], dtype=np.float32)
+    return bool((wanted @ vectors.T).max() >= SOFT_MATCH_MIN)
+
+
 def _best_of(sims: np.ndarray, texts: list[list[int]]) -> np.ndarray:
     """(len(texts), question words): for each text (columns of `sims`), the
     best of its columns for every row of `sims`; 0 where a text has none."""

@@ -14,11 +14,11 @@ from threadpoolctl import ThreadpoolController
 
 from .embed import Encoder, clip_query, load_encoder, load_rescorer
 from .errors import BadQuestion, QAError
-from .features import ANSWER_TYPE, candidates
+from .features import ANSWER_TYPE, candidates, names_counted
 from .filters import ArticleFilter
 from .lang import detect_language
 from .lexical import content_words, name_stems, terms
-from .qtype import NUMBER, question_measure, question_names, question_type
+from .qtype import NUMBER, counted_words, question_measure, question_names, question_type
 from .records import Answer, Passage
 from .retrieve import Query, RetrievalWeights, ScoredChunk, idf, idf_weights, retrieve_chunks
 from .scorer import AnswerWeights, ScoredSentence, citations, score_sentences
@@ -253,6 +253,9 @@ class QAEngine:
         for i, w in enumerate(query_words):
             word_vectors[i] = reader.word_vectors[known[w][0]] if w in known else outside[w]
         n = reader.counts["sentences"]
+        measure = question_measure(question)
+        # "How many X": the words that may be X (a measured number needs none).
+        counted = tuple(w for w in counted_words(question) if w in query_words)
         query = Query(
             text=question,
             lang=lang,
@@ -263,7 +266,8 @@ class QAEngine:
             word_vectors=word_vectors,
             word_idf=np.array([idf(n, known[w][1] if w in known else 0) for w in query_words]),
             kind=question_type(question),
-            measure=question_measure(question),
+            measure=measure,
+            counted=() if measure else counted,
             named=tuple(frozenset(n) for n in question_names(question)),
         )
         read = max(top_k, tuning.answer.read_chunks)
@@ -294,16 +298,22 @@ class QAEngine:
         """Whether the best sentence answers: it scores at least the abstention
         threshold and, when the question asks for a number, holds a number
         of the kind asked ("how much does X earn" is not answered by a
-        sentence with no amount). Number spans are found reliably; names and
+        sentence with no amount), and for "how many X", names X (by stem or
+        meaning: `features.names_counted`). Number spans are found reliably; names and
         places are not (a third of PIAF's right answers to "qui"/"où"
         questions hold none that the patterns see), so for those the
         "answer_type" feature weighs in the score instead."""
-        return bool(ranking.scored) and self._answers(ranking.scored[0], ranking.query)
+        return bool(ranking.scored) and self._answers(ranking.scored[0], ranking)
 
-    def _answers(self, best: ScoredSentence, query: Query) -> bool:
+    def _answers(self, best: ScoredSentence, ranking: Ranking) -> bool:
+        query = ranking.query
         if best.score < self.settings.abstain_threshold:
             return False
-        return query.kind != NUMBER or best.features[ANSWER_TYPE] > 0
+        if query.kind != NUMBER:
+            return True
+        return best.features[ANSWER_TYPE] > 0 and names_counted(
+            ranking.reader, query, best.sentence.row, best.text, best.article.lang
+        )
 
     def newer_first(self, ranking: Ranking) -> list[ScoredSentence]:
         """`ranking.scored` with the sentences that answer as well as the best
@@ -312,9 +322,7 @@ class QAEngine:
         scored = ranking.scored
         margin = TIE_SHARE * abs(ranking.weights.abstain_below)
         tied = [
-            s
-            for s in scored
-            if s.score >= scored[0].score - margin and self._answers(s, ranking.query)
+            s for s in scored if s.score >= scored[0].score - margin and self._answers(s, ranking)
         ]
         if len({s.article.date for s in tied}) < 2:
             return scored

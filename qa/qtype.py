@@ -34,7 +34,12 @@ _QUESTION_TYPES: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             r"\b(combien|quel nombre|quelle quantité|quel pourcentage|quelle proportion|"
             r"quel montant|quel âge|quelle superficie|quelle distance|quelle taille|"
-            r"how many|how much|how old|how long|what number|what percentage|what proportion)\b",
+            r"how many|how much|how old|how long|what number|what percentage|what proportion|"
+            # "Quel est le montant de l'amende ?", "What was the cost…": an
+            # amount of money ("le prix Goncourt" is a prize, not a price)
+            r"quel(?:le)?\s+(?:est|était|sera|fut)\s+(?:le|la|l['’])\s*"
+            r"(?:montant|coût|salaire|budget|prix(?!\s+[A-ZÀ-Þ]))|"
+            r"what\s+(?:is|was|will be)\s+the\s+(?:amount|cost|salary|budget|price))\b",
             re.I,
         ),
     ),
@@ -196,14 +201,22 @@ _SIGN_BEFORE = re.compile(r"[€$£¥]\s?$")
 _RATIO_IN = re.compile(r"\s(?:sur|out of)\s", re.I)
 
 
-# "Combien de matchs…", "How many countries…": the thing counted.
-_COUNTED = re.compile(r"\b(?:combien\s+(?:de|d['’])|how\s+many)\s*([^\W\d_]+)", re.I)
+# "Combien de matchs…", "How many countries…": the thing counted, in the
+# two words after it. French puts the noun first ("combien de formes
+# différentes"), English last ("how many city officials", "how many US
+# presidents"), and "how many people live…" has no end a pattern can see:
+# either word may be the noun.
+_COUNTED = re.compile(
+    r"\b(?:combien\s+(?:de|d['’])|how\s+many)\s*([^\W\d_][\w'’-]*)(?:\s+([^\W\d_][\w'’-]*))?",
+    re.I,
+)
 
 
-def counted_noun(question: str) -> str | None:
-    """The word naming what a "how many" question counts, or None."""
+def counted_words(question: str) -> tuple[str, ...]:
+    """The words (lower-cased) that may name what a "how many" question
+    counts, nearest first; none for other questions."""
     found = _COUNTED.search(question)
-    return found.group(1) if found else None
+    return tuple(w.lower() for w in found.groups() if w) if found else ()
 
 
 def question_measure(question: str) -> str | None:
@@ -262,13 +275,14 @@ def question_names(question: str) -> list[set[str]]:
 
 
 def question_type(question: str) -> str | None:
-    """The answer type a question asks for, or None when it is open."""
+    """The answer type a question asks for, or None when it is open: that of
+    its first question word ("How many cases… when he was called back?" asks
+    for a number), the more specific kind where two start at one word."""
     if _WHO_IS_NAME.match(question):
         return None
-    for kind, pattern in _QUESTION_TYPES:
-        if pattern.search(question):
-            return kind
-    return None
+    q = question
+    starts = [(m.start(), i) for i, (_, p) in enumerate(_QUESTION_TYPES) if (m := p.search(q))]
+    return _QUESTION_TYPES[min(starts)[1]][0] if starts else None
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ class Query:
     word_idf: np.ndarray | None = None  # (len(words),) IDF of each word over sentences
     kind: str | None = None  # what it asks for (qa.qtype: DATE, NUMBER, PERSON…), if typed
     measure: str | None = None  # for a number, what it measures (money, age…), if said
+    # For "how many X" (no measure), the words of `words` that may name X.
+    counted: tuple[str, ...] = ()
     named: tuple[frozenset[str], ...] = ()  # people it names (qa.qtype.question_names)
 
 

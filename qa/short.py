@@ -11,7 +11,7 @@ import numpy as np
 from .dates import resolve
 from .features import SOFT_MATCH_MIN
 from .lexical import content_words, fold, terms, words
-from .qtype import DATE, NUMBER, Span, answer_spans, counted_noun
+from .qtype import DATE, NUMBER, Span, answer_spans
 from .records import ShortAnswer
 from .retrieve import Query
 from .scorer import ScoredSentence
@@ -79,17 +79,18 @@ def _with_counted(
     another language (with `reader`), the word nearest in meaning to it, if
     near enough: "17 000 étudiants" for "How many students…". Also says which
     spans were widened."""
-    noun = counted_noun(query.text)
-    if not noun:
+    if not query.counted:
         return spans, [False] * len(spans)
     after = [_NEXT_WORD.match(sentence, span.end) for span in spans]
     if lang == query.lang:
-        wanted = set(terms(noun, lang))
+        wanted = set(terms(" ".join(query.counted), lang))
         counted = [bool(a and wanted & set(terms(a.group(1), lang))) for a in after]
     else:
-        counted = _nearest_in_meaning(
-            noun.lower(), [a.group(1) if a else "" for a in after], query, reader
-        )
+        counted = [False] * len(spans)
+        found = [a.group(1) if a else "" for a in after]
+        for noun in query.counted:
+            near = _nearest_in_meaning(noun, found, query, reader)
+            counted = [c or n for c, n in zip(counted, near, strict=True)]
     widened = [
         Span(span.start, a.end(), sentence[span.start : a.end()]) if a and hit else span
         for span, a, hit in zip(spans, after, counted, strict=True)

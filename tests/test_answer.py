@@ -12,7 +12,7 @@ from helpers import DATA, FRENCH_ARTICLE, encoder
 
 from qa import indexing
 from qa.errors import BadQuestion
-from qa.lexical import terms
+from qa.lexical import content_words, terms
 from qa.pipeline import QAEngine
 from qa.qtype import (
     AGE,
@@ -27,6 +27,7 @@ from qa.qtype import (
     SHARE,
     TIME,
     answer_spans,
+    counted_words,
     measured_spans,
     question_measure,
     question_names,
@@ -103,6 +104,42 @@ def test_question_words_are_found_across_languages_by_meaning(engine: QAEngine) 
 
 
 @pytest.mark.parametrize(
+    "question",
+    [
+        "Combien de journalistes couvrent la réunion des ministres de la Défense des pays "
+        "engagés dans la campagne aérienne ?",
+        "How many journalists cover the meeting of the defence ministers of the countries in "
+        "the air campaign?",
+        "Combien d'habitants comptent les sept pays les plus engagés dans la campagne aérienne ?",
+    ],
+)
+def test_how_many_x_is_not_answered_by_a_count_of_something_else(
+    engine: QAEngine, question: str
+) -> None:
+    # The sentence of "sept pays" scores over the threshold for these, and
+    # holds a number, but counts countries: no journalists, no inhabitants.
+    ranking = engine.rank(question, 5, frozenset())
+    assert ranking.scored[0].score >= engine.settings.abstain_threshold
+    assert "sept pays" in ranking.scored[0].text
+    assert not engine.answers(ranking)
+    assert not engine.ask(question).answered
+
+
+@pytest.mark.parametrize(
+    ("question", "counted"),
+    [
+        ("Combien de pays sont représentés ?", ("pays", "sont")),
+        ("How many Covid-19 cases were recorded?", ("covid-19", "cases")),
+        ("How many of the tickets?", ("of", "the")),
+        ("Quand a-t-il parlé ?", ()),
+    ],
+)
+def test_counted_words(question: str, counted: tuple[str, ...]) -> None:
+    # (The engine keeps those that are content words: "sont", "of" drop out.)
+    assert counted_words(question) == counted
+
+
+@pytest.mark.parametrize(
     ("sentence", "times"),
     [
         ("Il doit se rendre ce vendredi à 16 heures au Château de Lány.", ["16 heures"]),
@@ -169,6 +206,13 @@ def test_bad_top_k_is_refused(engine: QAEngine, top_k: object) -> None:
         ("Où se retrouvent les ministres ?", PLACE),
         ("Qu'est-ce qui a changé ?", None),
         ("De quoi la campagne a-t-elle souffert ?", None),
+        # the first question word decides: a count, asked about a time
+        ("How many cases had been recorded when he was called back?", NUMBER),
+        ("Quel âge avait-il quand il est mort ?", NUMBER),
+        # an amount of money, asked with "quel est"; a prize is no price
+        ("Quel est le montant de l'amende ?", NUMBER),
+        ("What was the cost of the project?", NUMBER),
+        ("Quel est le prix Goncourt de cette année ?", None),
     ],
 )
 def test_question_types(question: str, kind: str | None) -> None:
@@ -272,6 +316,7 @@ def test_number_spans(sentence: str, numbers: list[str]) -> None:
         ("À quel âge est-elle devenue veuve ?", AGE),
         ("Sur quelle distance s'étend le jet ?", LENGTH),
         ("Quelle superficie couvre le parc ?", AREA),
+        ("Quel est le montant de l'amende ?", MONEY),
         ("Combien de pays ?", None),
         # only number-asking questions have a measure: this "prix" is a prize
         ("Qui a reçu le prix Nobel ?", None),
@@ -318,6 +363,7 @@ def _short(question: str, sentence: str) -> str | None:
         {},
         kind=question_type(question),
         measure=question_measure(question),
+        counted=tuple(w for w in counted_words(question) if w in content_words(question, "fr")),
         named=tuple(frozenset(n) for n in question_names(question)),
     )
     found = short_answer(best, query)
