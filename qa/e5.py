@@ -105,14 +105,16 @@ class Tokenizer:
 
 @dataclass(frozen=True)
 class Layer:
-    qkv: np.ndarray  # (H, 3H): queries (pre-scaled by 1/sqrt(head dim)), keys, values
+    """One post-LN BERT layer; matrices are (outputs, inputs), biases columns."""
+
+    qkv: np.ndarray  # (3H, H): queries (pre-scaled by 1/sqrt(head dim)), keys, values
     qkv_bias: np.ndarray
     out: np.ndarray  # (H, H)
     out_bias: np.ndarray
     norm1: tuple[np.ndarray, np.ndarray]
-    up: np.ndarray  # (H, FF)
+    up: np.ndarray  # (FF, H)
     up_bias: np.ndarray
-    down: np.ndarray  # (FF, H)
+    down: np.ndarray  # (H, FF)
     down_bias: np.ndarray
     norm2: tuple[np.ndarray, np.ndarray]
 
@@ -143,34 +145,31 @@ class E5Model:
         self._word = q4("emb.word", vocab)  # stays 4-bit; rows dequantised as read
         self._position = floats("emb.pos").reshape(self.max_positions, self.dim)
         self._type = floats("emb.type")[: self.dim]
-        self._norm = (floats("emb.ln.w"), floats("emb.ln.b"))
+        self._norm = (floats("emb.ln.w")[:, None], floats("emb.ln.b")[:, None])
         scale = np.float32(1.0 / np.sqrt(self.dim // self.heads))
         self.layers = []
         for n in range(layers):
 
             def matrix(name: str, rows: int, n: int = n) -> np.ndarray:
-                return np.ascontiguousarray(dequantise(q4(f"l{n}.{name}.w", rows)).T)
+                return dequantise(q4(f"l{n}.{name}.w", rows))
 
-            def bias(name: str, n: int = n) -> np.ndarray:
-                return floats(f"l{n}.{name}.b")
+            def bias(name: str, kind: str = "b", n: int = n) -> np.ndarray:
+                return floats(f"l{n}.{name}.{kind}")[:, None]
 
             self.layers.append(
                 Layer(
-                    qkv=np.ascontiguousarray(
-                        np.concatenate(
-                            [matrix("q", self.dim) * scale, matrix("k", self.dim), matrix("v", self.dim)],
-                            axis=1,
-                        )
+                    qkv=np.concatenate(
+                        [matrix("q", self.dim) * scale, matrix("k", self.dim), matrix("v", self.dim)]
                     ),
                     qkv_bias=np.concatenate([bias("q") * scale, bias("k"), bias("v")]),
                     out=matrix("ao", self.dim),
                     out_bias=bias("ao"),
-                    norm1=(floats(f"l{n}.aln.w"), floats(f"l{n}.aln.b")),
+                    norm1=(bias("aln", "w"), bias("aln")),
                     up=matrix("fi", ff),
                     up_bias=bias("fi"),
                     down=matrix("fo", self.dim),
                     down_bias=bias("fo"),
-                    norm2=(floats(f"l{n}.oln.w"), floats(f"l{n}.oln.b")),
+                    norm2=(bias("oln", "w"), bias("oln")),
                 )
             )
 
@@ -213,46 +212,51 @@ class E5Model:
         return out
 
     def _forward_batch(self, windows: list[list[int]]) -> np.ndarray:
+        """Mean-pooled last hidden states of windows padded to one length.
+
+        Activations are (features, tokens): the weights then stand first in
+        every product, which OpenBLAS runs ~20% faster for a question's few
+        tokens (and as fast for a batch's)."""
         count, length, dim = len(windows), max(len(w) for w in windows), self.dim
+        heads, head_dim = self.heads, dim // self.heads
         lengths = np.array([len(w) for w in windows])
         ids = np.zeros((count, length), dtype=np.intp)
         for row, window in enumerate(windows):
             ids[row, : len(window)] = window
-        x = dequantise(self._word[ids.ravel()])
-        x = x.reshape(count, length, dim)
+        x = dequantise(self._word[ids.ravel()]).reshape(count, length, dim)
         x += self._position[:length]
         x += self._type
-        x = x.reshape(count * length, dim)
-        _layer_norm(x, *self._norm, self.eps)
+        x = _layer_norm(np.ascontiguousarray(x.reshape(count * length, dim).T), *self._norm, self.eps)
         padded = bool((lengths < length).any())
-        mask = np.where(np.arange(length) < lengths[:, None], 0.0, -1e30).astype(np.float32)
-        heads, head_dim = self.heads, dim // self.heads
+        real = np.arange(length) < lengths[:, None]  # (count, length): not padding
+        mask = np.where(real, 0.0, -1e30).astype(np.float32)[:, None, None, :]
         for layer in self.layers:
-            qkv = x @ layer.qkv
+            qkv = layer.qkv @ x
             qkv += layer.qkv_bias
-            q, k, v = qkv.reshape(count, length, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
+            # (3, heads, head_dim, count, length) -> per text and head
+            q, k, v = qkv.reshape(3, heads, head_dim, count, length).transpose(0, 3, 1, 4, 2)
             scores = q @ k.transpose(0, 1, 3, 2)  # (count, heads, length, length)
             if padded:
-                scores += mask[:, None, None, :]
+                scores += mask
             scores -= scores.max(axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(count * length, dim)
-            attended = context @ layer.out
+            context = (scores @ v).transpose(1, 3, 0, 2).reshape(dim, count * length)
+            attended = layer.out @ context
             attended += layer.out_bias
             attended += x
             x = _layer_norm(attended, *layer.norm1, self.eps)
-            hidden = x @ layer.up
+            hidden = layer.up @ x
             hidden += layer.up_bias
             _gelu(hidden)
-            y = hidden @ layer.down
+            y = layer.down @ hidden
             y += layer.down_bias
             y += x
             x = _layer_norm(y, *layer.norm2, self.eps)
-        x = x.reshape(count, length, dim)
+        hidden_states = x.reshape(dim, count, length)
         if padded:
-            x *= (np.arange(length) < lengths[:, None])[:, :, None]
-        pooled: np.ndarray = x.sum(axis=1) / lengths[:, None].astype(np.float32)
+            hidden_states = hidden_states * real
+        pooled: np.ndarray = hidden_states.sum(axis=2).T / lengths[:, None].astype(np.float32)
         return pooled
 
 
@@ -261,10 +265,10 @@ def _prefix(query: bool) -> str:
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    """LayerNorm of the rows of `x`, in place."""
-    x -= x.mean(axis=1, keepdims=True)
-    variance = np.einsum("ij,ij->i", x, x) / np.float32(x.shape[1])
-    x *= (1.0 / np.sqrt(variance + np.float32(eps)))[:, None]
+    """LayerNorm of the columns of `x` (features, tokens), in place."""
+    x -= x.mean(axis=0)
+    variance = np.einsum("ij,ij->j", x, x) / np.float32(x.shape[0])
+    x *= 1.0 / np.sqrt(variance + np.float32(eps))
     x *= weight
     x += bias
     return x
