@@ -161,7 +161,7 @@ def omp_set_num_threads(package: Path) -> Callable[[int], None] | None:
             continue
         function.argtypes = [ctypes.c_int]
         function.restype = None
-        return function  # type: ignore[no-any-return]
+        return function
     return None
 
 
