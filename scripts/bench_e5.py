@@ -8,7 +8,7 @@ Both engines read the same 4-bit weights file. In one run, side by side:
 
 - batch: tokens a second encoding a seeded sample of PIAF-dev sentences (as an
   index holds them, under their article's title) on `--threads` threads (C:
-  OpenMP, a text per thread; numpy: batches on as many threads), median of
+  OpenMP over each product's rows; numpy: batches on as many threads), median of
   `--repeats` runs, the engines taking turns;
 - question: ms to encode one PIAF-dev question at one thread, p50 and p90;
 - agreement: cosine of the two engines' vectors of every PIAF-dev sentence
