@@ -52,7 +52,7 @@ from qa.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 TARGET = 1.3
-BATCH = 256  # qa.indexing._encode_in_batches
+BATCH = 256  # qa.indexing.encoding.encode_in_batches
 
 
 @dataclass

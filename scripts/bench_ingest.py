@@ -259,13 +259,14 @@ def peak_rss_mib() -> float:
 def worker(task: str, index: Path, inputs: Path) -> dict[str, Any]:
     """One measured operation on `index`, in this fresh process."""
     from qa import indexing
+    from qa.indexing import update
     from qa.settings import Settings
 
     settings = Settings(index_dir=str(index), rescore_model="none")
     if task == "ask":
         return ask_times(index, inputs)
     if task == "full":  # what every add did before segments
-        indexing.can_append = lambda *args: False
+        update.can_append = lambda *args: False
     before = peak_rss_mib()
     started = time.perf_counter()
     if task in ("add", "full"):

@@ -1,4 +1,4 @@
-"""The Milvus store (qa.store.milvus_backend) against Milvus Lite: the same corpus built with
+"""The Milvus store (qa.store.milvus_*) against Milvus Lite: the same corpus built with
 both stores answers alike, meta.json describes the collection, a missing or
 partial collection is named, and --add/--remove change the index's one
 collection in place while the previous build's readers keep answering."""
@@ -30,13 +30,10 @@ from qa.lexical import terms
 from qa.pipeline import QAEngine
 from qa.settings import Settings
 from qa.store import IndexReader
-from qa.store.milvus_backend import (
-    KEYS_NPY,
-    MilvusBackend,
-    MilvusSearch,
-    collection_name,
-    drop,
-)
+from qa.store.milvus_backend import MilvusBackend, collection_name
+from qa.store.milvus_client import KEYS_NPY
+from qa.store.milvus_drop import drop
+from qa.store.milvus_search import MilvusSearch
 
 PIAF_SAMPLE = 3  # every 3rd PIAF question: 312 of 934, a fixed sample
 AGREEMENT = 0.95

@@ -1,6 +1,7 @@
-"""Chunk search in Milvus: one collection per index, holding each chunk's
-vector (dense search) and its lexical terms (BM25 full-text search, computed
-by Milvus itself from the `terms` text through a BM25 function).
+"""Writing chunk search into Milvus (the "milvus" backend): one collection per
+index, holding each chunk's vector (dense search) and its lexical terms (BM25
+full-text search, computed by Milvus itself from the `terms` text through a
+BM25 function).
 
 Builds change the collection incrementally (docs/milvus.md): a chunk is keyed
 by its content, so an add inserts only new chunks and a removal deletes only
@@ -11,52 +12,40 @@ folder holds its keys in row order (`milvus_keys.npy`, hits map back to rows
 through it) and the keys it removed (`milvus_stale.npy`): those stay in
 Milvus for readers of the previous build and are deleted by the build after.
 
-The same code talks to Milvus Lite (a local `*.db` path, served in-process by
-the `milvus-lite` package) and to a Milvus standalone or distributed server
-(`http://host:19530`). A Milvus Lite path can be open in one process at a
-time; for a builder and a server in separate processes, run a Milvus server
-(or `milvus-lite server`) and give its http:// URI instead.
+The collection is searched by `milvus_search.MilvusSearch` and dropped with
+the index's last build by `milvus_drop.drop`; connecting is `milvus_client`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 
-from ..errors import IndexMismatch, IndexProblem
+from ..errors import IndexMismatch
 from .files import read_npy, save_npy
-from .layout import META
-from .search import Connect, Hit, Hits
+from .milvus_client import KEYS_NPY, KIND, STALE_NPY, connect, is_lite
+from .milvus_drop import drop, drop_quietly
+from .milvus_search import MilvusSearch
+from .search import Connect
 
 log = logging.getLogger(__name__)
 
-KIND = "milvus"
-KEYS_NPY = "milvus_keys.npy"  # row i of the build -> its chunk's key in the collection
-STALE_NPY = "milvus_stale.npy"  # keys the build removed, deleted by the next build
 INSERT_BATCH = 1000  # rows per insert call: well under gRPC's message size limit
 MAX_TERMS_BYTES = 65_535  # Milvus's largest VARCHAR
-MAX_TOP_K = 16_384  # Milvus's largest search limit
 # Exact (FLAT) search below this many chunks, as the FAISS store does (a few
 # ms per query up to there); HNSW from it on, with ef >= 128 at search time.
 HNSW_THRESHOLD = 50_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
-HNSW_EF_SEARCH = 128
 # FTS5's BM25 parameters, so both stores rank lexical hits alike.
 BM25_K1 = 1.2
 BM25_B = 0.75
-
-
-class MilvusUnavailable(IndexProblem):
-    """The Milvus a build's search lives in cannot be reached."""
 
 
 def collection_name(build_id: str) -> str:
@@ -67,30 +56,6 @@ def collection_name(build_id: str) -> str:
 def dense_index(n_rows: int) -> str:
     """Exact search for small collections, HNSW for large ones."""
     return "HNSW" if n_rows >= HNSW_THRESHOLD else "FLAT"
-
-
-def is_lite(uri: str) -> bool:
-    """Whether pymilvus serves `uri` with Milvus Lite (its rule: a local `*.db` path)."""
-    return uri.endswith(".db") and "://" not in uri
-
-
-def connect(uri: str) -> MilvusClient:
-    """A client for `uri`; pymilvus shares one gRPC channel per address, and a
-    Milvus Lite path gets one in-process server per process."""
-    lite_file = is_lite(uri)
-    # Milvus Lite's in-process server answers idle keepalive pings with
-    # GOAWAY "too_many_pings" (noise on stderr, then a reconnect): no pings
-    # without calls there; a real server keeps pymilvus's defaults.
-    options = {"grpc.keepalive_permit_without_calls": 0} if lite_file else {}
-    try:
-        return MilvusClient(uri=uri, grpc_options=options)
-    except MilvusException as exc:
-        hint = (
-            " A Milvus Lite file can be open in one process at a time: stop the other "
-            "process, or serve it with `milvus-lite server` and use its http:// URI."
-        )
-        message = f"Cannot connect to Milvus at {uri}: {exc.message}."
-        raise MilvusUnavailable(message + (hint if lite_file else "")) from exc
 
 
 def chunk_keys(vectors: np.ndarray, terms: list[str]) -> np.ndarray:
@@ -164,7 +129,7 @@ class MilvusBackend:
                 # Leave no half-filled collection, and no entities of a
                 # generation that was never published.
                 if self.previous is None:
-                    _drop_quietly(client, name)
+                    drop_quietly(client, name)
                 else:
                     _delete_quietly(client, name, f"born >= {generation}")
                 raise
@@ -311,178 +276,6 @@ def _clip(terms: str) -> str:
     if len(raw) <= MAX_TERMS_BYTES:
         return terms
     return raw[:MAX_TERMS_BYTES].decode("utf-8", "ignore").rsplit(" ", 1)[0]
-
-
-class MilvusSearch:
-    """Dense and BM25 search over one build's generation of its collection
-    (reader side).
-
-    Thread-safe without a lock: a pymilvus client is a gRPC channel, which
-    serves concurrent calls, and nothing here changes after `open`.
-    """
-
-    kind = KIND
-
-    def __init__(self, client: MilvusClient, meta: dict[str, Any], keys: np.ndarray) -> None:
-        self.client = client
-        self.uri: str = meta["uri"]
-        self.collection: str = meta["collection"]
-        self.count = int(meta["count"])
-        self.index: str = meta.get("index", "FLAT")
-        # Entities this generation sees: its own, and those it removed, still
-        # there for the previous build's readers (found, then left out).
-        self.filter = f"born <= {int(meta['generation'])}"
-        self.extra = int(meta.get("stale", 0))
-        self._order = np.argsort(keys, kind="stable")
-        self._sorted = np.asarray(keys)[self._order]
-
-    @classmethod
-    def open(cls, meta: dict[str, Any], folder: Path) -> MilvusSearch:
-        """Connect and check that the build's entities are in the collection."""
-        uri, name, count = meta["uri"], meta["collection"], int(meta["count"])
-        fix = (
-            "Rebuild the index: `python scripts/build_index.py --store milvus "
-            f"--milvus-uri {uri} ...`."
-        )
-        if "generation" not in meta:
-            raise IndexMismatch(
-                f"{folder}: a Milvus build of an older format (one collection per build). {fix}"
-            )
-        keys = np.asarray(read_npy(folder / KEYS_NPY))
-        if len(keys) != count:
-            raise IndexMismatch(f"{folder / KEYS_NPY}: {len(keys)} keys, meta.json says {count}.")
-        client = connect(uri)
-        try:
-            if not client.has_collection(name):
-                raise IndexMismatch(
-                    f"Milvus collection {name!r} is missing at {uri} (dropped, or the "
-                    f"Milvus data was lost); meta.json expects {count} chunks there. {fix}"
-                )
-            client.load_collection(name)  # a no-op when loaded; needed after a restart
-            # Strong consistency: every entity of the build is visible before we count.
-            found = client.query(
-                name,
-                filter=f"born <= {int(meta['generation'])}",
-                output_fields=["count(*)"],
-                consistency_level="Strong",
-            )[0]["count(*)"]
-        except MilvusException as exc:
-            client.close()
-            raise MilvusUnavailable(
-                f"Milvus at {uri}: cannot open collection {name!r} ({exc.message}). {fix}"
-            ) from exc
-        except IndexMismatch:
-            client.close()
-            raise
-        # The removed entities are deleted by the next build: between `count`
-        # and `count + stale` are there.
-        if not count <= int(found) <= count + int(meta.get("stale", 0)):
-            client.close()
-            raise IndexMismatch(
-                f"Milvus collection {name!r} at {uri} holds {found} chunks of this build, "
-                f"meta.json says {count}. {fix}"
-            )
-        return cls(client, meta, keys)
-
-    def _rows(self, hits: list[dict[str, Any]], k: int, score: Any) -> Hits:
-        """Hits as rows of this build, best first; entities it removed left out."""
-        keys = np.array([int(h["key"]) for h in hits], dtype=np.int64)
-        at = np.searchsorted(self._sorted, keys).clip(0, max(len(self._sorted) - 1, 0))
-        out = []
-        for h, key, i in zip(hits, keys, at, strict=True):
-            if len(self._sorted) and self._sorted[i] == key:
-                out.append(Hit(int(self._order[i]), score(h["distance"])))
-        return out[:k]
-
-    def dense(self, vector: np.ndarray, k: int) -> Hits:
-        k = min(k, self.count, MAX_TOP_K)
-        if k <= 0:
-            return []
-        limit = min(k + self.extra, MAX_TOP_K)
-        params: dict[str, Any] = {"metric_type": "IP"}
-        if self.index == "HNSW":
-            params["params"] = {"ef": max(HNSW_EF_SEARCH, limit)}
-        hits = self.client.search(
-            self.collection,
-            data=[np.asarray(vector, dtype=np.float32).reshape(-1).tolist()],
-            filter=self.filter,
-            anns_field="vector",
-            limit=limit,
-            search_params=params,
-            output_fields=["key"],
-        )[0]
-        return self._rows(hits, k, float)
-
-    def lexical(self, terms: Sequence[str], k: int) -> Hits:
-        # Distinct terms, as the FTS5 store's `"a" OR "b"` query counts each once.
-        text = " ".join(dict.fromkeys(t for t in terms if t))
-        k = min(k, self.count, MAX_TOP_K)
-        if not text or k <= 0:
-            return []
-        hits = self.client.search(
-            self.collection,
-            data=[text],
-            filter=self.filter,
-            anns_field="sparse",
-            limit=min(k + self.extra, MAX_TOP_K),
-            search_params={"metric_type": "BM25", "params": {"drop_ratio_search": 0.0}},
-            output_fields=["key"],
-        )[0]
-        # Hits come best first. Milvus reports BM25 as a positive score, Milvus
-        # Lite as its negation (a distance); BM25 is never negative, so abs()
-        # gives the score under both.
-        return self._rows(hits, k, lambda d: abs(float(d)))
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def drop(meta: dict[str, Any]) -> None:
-    """Free a pruned build's search: its collection, once no other build of
-    its index folder uses it (the index's builds share one). Never raises: the
-    new build is already published, so a failure here only leaves an orphan
-    collection, logged by name."""
-    uri, name = meta.get("uri", ""), meta.get("collection", "")
-    if not uri or not name or _still_used(meta):
-        return
-    try:
-        client = connect(uri)
-    except MilvusUnavailable as exc:
-        log.warning("Milvus collection %s not dropped: %s", name, exc)
-        return
-    try:
-        _drop_quietly(client, name)
-    finally:
-        client.close()
-
-
-def _still_used(meta: dict[str, Any]) -> bool:
-    """Whether another build of the index folder searches the same collection.
-    When that cannot be told (the folder moved), the collection is kept."""
-    if "index_dir" not in meta:
-        return False  # a bare publish (tests) or a build of the older format
-    builds = Path(meta["index_dir"]) / "builds"
-    if not builds.is_dir():
-        log.warning("Milvus collection %s kept: %s is gone", meta["collection"], builds)
-        return True
-    for other in builds.iterdir():
-        if other.name.startswith(".") or other.name == meta.get("build"):
-            continue
-        try:
-            search = json.loads((other / META).read_text()).get("search") or {}
-        except (OSError, ValueError):
-            continue
-        if (search.get("uri"), search.get("collection")) == (meta["uri"], meta["collection"]):
-            return True
-    return False
-
-
-def _drop_quietly(client: MilvusClient, name: str) -> None:
-    try:
-        if client.has_collection(name):
-            client.drop_collection(name)
-    except MilvusException as exc:
-        log.warning("Milvus collection %s not dropped: %s", name, exc.message)
 
 
 def _delete_quietly(client: MilvusClient, name: str, where: str) -> None:
