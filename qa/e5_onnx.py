@@ -8,6 +8,14 @@ dequantised as read), the windows of long texts and the pooling weights are
 E5Model's; the graph takes the summed embeddings of a batch of windows and
 their mask and gives each window's mean last hidden state (and, unused here,
 every token's last hidden state, `states`).
+
+It runs in float32 (the numpy engine's vectors, ~1.2x its tokens a second for
+a batch of sentences and ~2x as fast for a question, scripts/bench_e5.py). The
+int8 graph (`int8=True`) is faster still (~1.7x and ~2.8x the numpy engine)
+but is not E5Encoder's: ORT quantises activations with one scale per product
+over the whole batch, so a text's vector moves with its batch-mates (cosine
+~0.999 to its own), an index's vectors no longer equal the same texts encoded
+again, and PIAF dense rank-1 lost 0.4 point.
 """
 
 from __future__ import annotations
@@ -27,14 +35,13 @@ MASKED = -1e9
 class OnnxE5Model(E5Model):
     """E5Model whose batches run through an ORT session.
 
-    `int8`: the layers' products in int8 (weights per output channel,
-    activations per product, as ORT's dynamic quantisation does), else in
-    float32. The session runs on one thread: E5Model.forward runs a batch of
+    `int8`: the qkv and up products in int8 (see `_layer`), else every
+    product in float32. The session runs on one thread: E5Model.forward runs a batch of
     texts as `threads` batches on as many Python threads (faster here than
     ORT's own threads sharing each product), and one question is too small
     to gain from a second core."""
 
-    def __init__(self, threads: int = 1, int8: bool = True) -> None:
+    def __init__(self, threads: int = 1, int8: bool = False) -> None:
         super().__init__(threads=threads)
         self.int8 = int8
         graph = encoder_graph(self, int8).SerializeToString()
@@ -179,7 +186,7 @@ class _Builder:
             w = self.const(np.ascontiguousarray(weight.T), f"{name}.weight")
             return self.op("Add", self.op("MatMul", x, w), bias_name)
         # What onnxruntime.quantization.quantize_dynamic writes (per channel),
-        # without its model file and its ~4 s: the weights in int8, a scale per
+        # without its model file and its ~4 s at each load: the weights in int8, a scale per
         # output, the activations quantised to uint8 per product; ORT fuses the
         # five nodes and the bias into one DynamicQuantizeMatMul.
         scale = np.abs(weight).max(axis=1) / 127.0
