@@ -76,9 +76,9 @@ class OnnxE5Model(E5Model):
 
 
 def _return_freed_memory() -> None:
-    """Building the session frees ~80 MB (the numpy weights, ORT's parse of
-    the graph) that glibc keeps in its heap: the loaded engine would hold
-    ~250 MB instead of ~170 (the numpy engine: ~150). Give it back."""
+    """Building the session frees the numpy weights (~85 MB) and ORT's parse
+    of the graph, which glibc keeps in its heap (the float32 engine held
+    ~250 MB instead of ~170). Give them back."""
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
