@@ -2,8 +2,8 @@
 
 The graph is built at load with onnx.helper from the layers E5Model has
 dequantised (nothing is downloaded or stored): plain opset-17 operators that
-ORT's optimiser fuses (LayerNorm with its residual Add, the erf GELU with its
-bias, MatMul with its bias). The tokenizer, the word table (kept 4-bit, rows
+ORT's optimiser fuses (each LayerNorm with its residual Add and the bias
+before it, the erf GELU with its bias). The tokenizer, the word table (kept 4-bit, rows
 dequantised as read), the windows of long texts and the pooling weights are
 E5Model's; the graph takes the summed embeddings of a batch of windows and
 their mask and gives each window's mean last hidden state (and, unused here,
