@@ -260,6 +260,18 @@ class E5Model:
             out[batch] = vectors
         return out
 
+    def embeddings(self, windows: list[list[int]]) -> np.ndarray:
+        """(windows, longest, dim): each token's word, position and type
+        embeddings summed (before their LayerNorm); padding reads token 0."""
+        count, length = len(windows), max(len(w) for w in windows)
+        ids = np.zeros((count, length), dtype=np.intp)
+        for row, window in enumerate(windows):
+            ids[row, : len(window)] = window
+        x = dequantise(self._word[ids.ravel()]).reshape(count, length, self.dim)
+        x += self._position[:length]
+        x += self._type
+        return x
+
     def _forward_batch(self, windows: list[list[int]]) -> np.ndarray:
         """Mean-pooled last hidden states of windows padded to one length.
 
@@ -269,12 +281,7 @@ class E5Model:
         count, length, dim = len(windows), max(len(w) for w in windows), self.dim
         heads, head_dim = self.heads, dim // self.heads
         lengths = np.array([len(w) for w in windows])
-        ids = np.zeros((count, length), dtype=np.intp)
-        for row, window in enumerate(windows):
-            ids[row, : len(window)] = window
-        x = dequantise(self._word[ids.ravel()]).reshape(count, length, dim)
-        x += self._position[:length]
-        x += self._type
+        x = self.embeddings(windows)
         x = _layer_norm(
             np.ascontiguousarray(x.reshape(count * length, dim).T), *self._norm, self.eps
         )

