@@ -167,7 +167,7 @@ class E5Model:
         self._word = q4("emb.word", vocab)  # stays 4-bit; rows dequantised as read
         self._position = floats("emb.pos").reshape(self.max_positions, self.dim)
         self._type = floats("emb.type")[: self.dim]
-        self._norm = (floats("emb.ln.w")[:, None], floats("emb.ln.b")[:, None])
+        self.embedding_norm = (floats("emb.ln.w")[:, None], floats("emb.ln.b")[:, None])
         scale = np.float32(1.0 / np.sqrt(self.dim // self.heads))
         self.layers = []
         for n in range(layers):
@@ -283,7 +283,7 @@ class E5Model:
         lengths = np.array([len(w) for w in windows])
         x = self.embeddings(windows)
         x = _layer_norm(
-            np.ascontiguousarray(x.reshape(count * length, dim).T), *self._norm, self.eps
+            np.ascontiguousarray(x.reshape(count * length, dim).T), *self.embedding_norm, self.eps
         )
         padded = bool((lengths < length).any())
         real = np.arange(length) < lengths[:, None]  # (count, length): not padding

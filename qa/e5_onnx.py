@@ -102,7 +102,7 @@ def encoder_graph(model: E5Model, int8: bool) -> onnx.ModelProto:
     window's last hidden states over its tokens; `states` (batch, tokens, dim)."""
     b = _Builder()
     dim, heads = model.dim, model.heads
-    x = b.layer_norm("embeddings", model._norm, model.eps)
+    x = b.layer_norm("embeddings", model.embedding_norm, model.eps)
     # (batch, tokens) -> (batch, 1, 1, tokens): 0 for a token, MASKED for padding
     masked = b.op("Mul", b.op("Sub", "mask", b.const(np.float32(1))), b.const(np.float32(-MASKED)))
     bias = b.op("Unsqueeze", masked, b.const(np.array([1, 2], dtype=np.int64)))
