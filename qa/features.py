@@ -18,7 +18,6 @@ from .qtype import answer_spans
 from .records import Article
 from .retrieve import Query, RetrievalWeights, ScoredChunk, coverage, lexical_weight
 from .store import IndexReader, SentenceRow
-from .store.segments import RowStack
 
 # The signals a sentence is scored on, in the order of `features` columns.
 FEATURES = (
@@ -34,28 +33,14 @@ FEATURES = (
     "soft_context",  # the same over the sentence and its two neighbours
     "coverage_title",  # "coverage" counting the article's title as part of the sentence
     "soft_title",  # "soft" counting the title likewise (it is what "il" or "elle" stands for)
-    # How much the sentence's whole article is about the question: the mean
-    # cosine of its ARTICLE_TOP best sentences. A reader's question is about
-    # one article; a sentence that matches it alone, in an article about
-    # something else, is most often a wrong answer.
-    "article",
     # The sentence's cosine with the question by the second encoder, over the
     # question's mean cosine with the index's sentences (0 when not asked).
     # A question in another language than the articles has lower cosines with
     # all of them (-0.06 for English questions on the French dev pages): raw,
     # that shift alone would put right answers under the abstention threshold.
     "rescore",
-    "rescore_article",  # "article" by the second encoder, over the same mean cosine
 )
 RESCORE = FEATURES.index("rescore")
-RESCORE_ARTICLE = FEATURES.index("rescore_article")
-ARTICLE = FEATURES.index("article")
-# The columns only the second encoder fills (0 in a first pass).
-SECOND_COLUMNS = (RESCORE, RESCORE_ARTICLE)
-# An article's relevance to a question is the mean cosine of its best few
-# sentences: one sentence alone may match by chance, and the mean over all
-# of them favours short articles.
-ARTICLE_TOP = 3
 ANSWER_TYPE = FEATURES.index("answer_type")
 SOFT_FEATURES = tuple(f for f in FEATURES if f.startswith("soft"))
 # Columns, for filling them whole.
@@ -94,27 +79,8 @@ class Candidates:
         if self.sentences and reader.rescore_vectors is not None and centroid is not None:
             vectors = reader.rescore_vectors[[s.row for s in self.sentences]]
             cosines = np.asarray(vectors, dtype=np.float32) @ question
-            mean = float(centroid @ question)
-            features[:, RESCORE] = cosines - mean
-            relevance = article_relevance(reader, reader.rescore_vectors, self.sentences, question)
-            features[:, RESCORE_ARTICLE] = relevance - mean
+            features[:, RESCORE] = cosines - float(centroid @ question)
         return Candidates(self.sentences, self.articles, features)
-
-
-def article_relevance(
-    reader: IndexReader,
-    vectors: np.ndarray | RowStack,
-    sentences: list[SentenceRow],
-    question: np.ndarray,
-) -> np.ndarray:
-    """For each of `sentences`, the mean cosine of `question` with the
-    ARTICLE_TOP best sentences of its article (by `vectors`, rows of the
-    index's sentences): one row per sentence."""
-    relevance: dict[str, float] = {}
-    for article_id, rows in reader.article_sentence_rows(s.article_id for s in sentences).items():
-        cosines = np.asarray(vectors[rows], dtype=np.float32) @ question
-        relevance[article_id] = float(np.sort(cosines)[-ARTICLE_TOP:].mean()) if rows else 0.0
-    return np.array([relevance[s.article_id] for s in sentences], dtype=np.float32)
 
 
 def candidates(
@@ -161,9 +127,9 @@ def candidates(
     for i, row in enumerate(rows):
         feats[i] = lent[known[row]] if row in known else computed[at[row]]
     feats[:, PASSAGE] = [best_passage[row] for row in rows]
-    sentences = [by_row[r] for r in rows]
-    feats[:, ARTICLE] = article_relevance(reader, reader.sentence_vectors, sentences, query.vector)
-    return Candidates(sentences, [articles[s.article_id] for s in sentences], feats)
+    return Candidates(
+        [by_row[r] for r in rows], [articles[by_row[r].article_id] for r in rows], feats
+    )
 
 
 def _features(
@@ -174,8 +140,7 @@ def _features(
     neighbours: dict[int, list[SentenceRow]],
     articles: dict[str, Article],
 ) -> np.ndarray:
-    """The feature rows of `sentences`; "passage", "article" and the second
-    encoder's columns are left 0 (`candidates` and `Candidates.rescored` set them)."""
+    """The feature rows of `sentences`, "passage" and "rescore" left 0."""
     feats = np.zeros((len(sentences), len(FEATURES)), dtype=np.float32)
     if not sentences:
         return feats

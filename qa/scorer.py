@@ -19,18 +19,11 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelLoadError
-from .features import FEATURES, RESCORE, SECOND_COLUMNS, Candidates
+from .features import FEATURES, RESCORE, Candidates
 from .records import Article, Citation
 from .store import SentenceRow
 
-__all__ = [
-    "FEATURES",
-    "MODEL_FILE",
-    "RESCORE",
-    "SECOND_COLUMNS",
-    "AnswerWeights",
-    "ScoredSentence",
-]
+__all__ = ["FEATURES", "MODEL_FILE", "RESCORE", "AnswerWeights", "ScoredSentence"]
 
 MODEL_FILE = Path(__file__).parent / "models" / "answer-model.json"
 

@@ -15,23 +15,14 @@ both kinds.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from .evaluation import Outcome, Question
 from .features import FEATURES
-from .lexical import content_words, terms
 from .pipeline import QAEngine
-from .records import Article
-from .store import IndexReader, Vocabulary
-
-# A paraphrased question's word for a word of its answering sentence: the
-# vocabulary's nearest word of another stem, within these cosines (USE word
-# vectors): near enough to keep the meaning, never the same word.
-PARAPHRASE_COSINE = (0.45, 0.85)
 
 
 @dataclass(frozen=True)
@@ -137,66 +128,3 @@ def sample(items: Sequence[Question], n: int, seed: int) -> list[Question]:
     if n >= len(items):
         return list(items)
     return random.Random(seed).sample(list(items), n)
-
-
-def paraphrase(
-    question: Question, sentence: str, vocabulary: Vocabulary, rng: random.Random
-) -> Question | None:
-    """`question` reworded as readers ask: training questions share far more
-    words with their sentence than readers' questions do (docs/answer-scoring.md),
-    so a model fitted on them leans on exact matches. Each lower-case content
-    word it shares (by stem) with its answering sentence is, with even odds,
-    swapped for the vocabulary's nearest word of another stem (within
-    PARAPHRASE_COSINE) or dropped when none is near. Names stay, as readers
-    keep them. None when nothing is shared."""
-    said = set(terms(sentence, question.lang))
-    row = {w: i for i, w in enumerate(vocabulary.words)}
-    text = question.text
-    changed = False
-    for word in content_words(question.text, question.lang):
-        stem = terms(word, question.lang)
-        if not stem or stem[0] not in said or rng.random() < 0.5:
-            continue
-        if not re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text):
-            continue  # capitalised in the question: a name (content words are lower-cased)
-        other = ""
-        if word in row:
-            cosines = vocabulary.vectors @ vocabulary.vectors[row[word]]
-            lo, hi = PARAPHRASE_COSINE
-            for i in np.argsort(-cosines):
-                if cosines[i] < lo:
-                    break
-                near = terms(vocabulary.words[i], question.lang)
-                if cosines[i] <= hi and near and near[0] != stem[0] and near[0] not in said:
-                    other = vocabulary.words[i]
-                    break
-        text = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", other, text, count=1)
-        changed = True
-    if not changed:
-        return None
-    return replace(question, text=re.sub(r"\s+", " ", text).strip())
-
-
-def paraphrased(
-    reader: IndexReader,
-    articles: Sequence[Article],
-    questions: Sequence[Question],
-    n: int,
-    seed: int,
-) -> list[Question]:
-    """`paraphrase` of `n` of `questions` (those with a span in an article of
-    `reader`), reworded with the words of `reader`'s vocabulary."""
-    vocabulary = reader.vocabulary()
-    texts = {a.id: a.text for a in articles}
-    rng = random.Random(seed)
-    out = []
-    for q in sample([q for q in questions if q.span and q.article_id in texts], n, seed):
-        assert q.span is not None and q.article_id is not None
-        around = [s for s in reader.article_sentences(q.article_id) if s.start <= q.span[0] < s.end]
-        if not around:
-            continue
-        sentence = texts[q.article_id][around[0].start : around[0].end]
-        reworded = paraphrase(q, sentence, vocabulary, rng)
-        if reworded is not None:
-            out.append(reworded)
-    return out

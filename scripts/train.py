@@ -42,7 +42,7 @@ import train_tower
 from qa import evaluation as ev
 from qa import training as tr
 from qa.embed import TOWER_FILE, load_encoder
-from qa.scorer import FEATURES, MODEL_FILE, SECOND_COLUMNS
+from qa.scorer import FEATURES, MODEL_FILE, RESCORE
 from qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,14 +77,6 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.5,
         help="share of training questions the first pass puts to the second encoder",
-    )
-    parser.add_argument(
-        "--paraphrased",
-        type=int,
-        default=500,
-        help="questions of each file also asked reworded as readers ask "
-        "(qa.training.paraphrase): fitted on, never scored (0: none, also of loaded "
-        "--examples)",
     )
     parser.add_argument(
         "--articles",
@@ -132,12 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         "squad": ev.load_squad(args.data / "squad" / "squad-train-en.json", "en", "squad"),
     }
     examples: list[tr.Example] = []
-    reworded: list[tr.Example] = []  # paraphrased questions: fitted on, never scored
     title_of: dict[str, str] = {}
     if args.examples and args.examples.exists():
         # The time is the run's that asked the questions: loading is no training.
-        examples, reworded, title_of, seconds = pickle.loads(args.examples.read_bytes())
-        reworded = reworded if args.paraphrased else []
+        examples, title_of, seconds = pickle.loads(args.examples.read_bytes())
         started -= seconds
         sets = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,26 +153,21 @@ def main(argv: list[str] | None = None) -> int:
 
             hide = tr.sample(questions, args.negatives, args.seed + 1)
             examples += tr.collect(engine, hide, article_of)
-            reworded += tr.collect(
-                engine,
-                tr.paraphrased(engine.reader, articles, questions, args.paraphrased, args.seed + 2),
-            )
             engine.reader.close()
 
     if args.examples and not args.examples.exists():
         seconds = time.perf_counter() - started
-        args.examples.write_bytes(pickle.dumps((examples, reworded, title_of, seconds)))
+        args.examples.write_bytes(pickle.dumps((examples, title_of, seconds)))
 
     def half(ex: tr.Example) -> str:
         return "ab"[zlib.crc32(title_of[ex.question.article_id or ""].encode()) % 2]
 
     everything = list(range(len(FEATURES)))
-    without = [i for i in everything if i not in SECOND_COLUMNS]
+    without = [i for i in everything if i != RESCORE]
     figures: dict[str, object] = {}
     for name, columns in (("second", everything), ("first", without)):
         for train, test in (("a", "b"), ("b", "a")):
-            fitted = [e for e in examples + reworded if half(e) == train]
-            w = tr.fit_listwise(fitted, columns, len(FEATURES))
+            w = tr.fit_listwise([e for e in examples if half(e) == train], columns, len(FEATURES))
             held = [e for e in examples if half(e) == test]
             for lang in ("fr", "en"):
                 r = tr.rank1([e for e in held if e.question.lang == lang], w)
@@ -190,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                     figures[f"{name} held-out {test} {lang} rank-1"] = round(r, 4)
     scorers: dict[str, dict[str, object]] = {}
     for name, columns in (("second", everything), ("first", without)):
-        w = tr.fit_listwise(examples + reworded, columns, len(FEATURES))
+        w = tr.fit_listwise(examples, columns, len(FEATURES))
         answerable = tr.best_scores([e for e in examples if e.answerable], w)
         hidden = tr.best_scores([e for e in examples if not e.answerable], w)
         below = tr.threshold(answerable, hidden, args.answered)
@@ -205,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     # of the training questions in all (the second encoder costs 10-30 ms a
     # question on one core, by length: asking it about every question halves
     # what a server answers a second).
-    first = tr.fit_listwise(examples + reworded, without, len(FEATURES))
+    first = tr.fit_listwise(examples, without, len(FEATURES))
     first_below = float(scorers["first"]["abstain_below"])  # type: ignore[arg-type]
     ranked = [e for e in examples if e.answerable and len(e.labels) > 1]
     margins = tr.best_scores(ranked, first) - first_below
@@ -240,7 +225,6 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "examples": {
             "answerable": sum(e.answerable for e in examples),
-            "paraphrased": len(reworded),
             "article hidden": sum(not e.answerable for e in examples),
         },
         "figures": figures,
@@ -255,13 +239,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _options(argv: list[str] | None) -> list[str]:
-    """The command line's options that decide the model (--examples only
-    caches, --out only says where to write it)."""
+    """The command line's options that decide the model (--examples only caches)."""
     given = list(sys.argv[1:] if argv is None else argv)
-    for option in ("--examples", "--out"):
-        if option in given:
-            at = given.index(option)
-            del given[at : at + 2]
+    if "--examples" in given:
+        at = given.index("--examples")
+        del given[at : at + 2]
     return given
 
 

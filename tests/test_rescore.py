@@ -282,34 +282,3 @@ def test_reload_follows_a_rebuild_with_another_second_encoder(tmp_path: Path) ->
     assert engine.rescorer is not None and engine.rescorer.name == E5_NAME
     assert engine.tuning.rescoring == AnswerWeights.trained(second_encoder=True)
     assert engine.ask(BEES).answered
-
-
-def test_article_features_are_the_mean_of_its_best_sentences(tmp_path: Path, e5: Encoder) -> None:
-    """ "article" (USE) and "rescore_article" (E5): every candidate of an
-    article carries the mean cosine of the question with that article's
-    three best sentences, so the article a question is about lifts all of its
-    sentences, whichever one matched."""
-    index, settings = build(tmp_path)
-    trained = Tuning(
-        AnswerWeights.trained(second_encoder=False),
-        rescoring=AnswerWeights.trained(second_encoder=True),
-    )
-    always = replace(trained.answer, unsure_below=float("inf"), close_below=float("inf"))
-    engine = QAEngine(index, encoder(), settings, replace(trained, answer=always), rescorer=e5)
-    ranking = engine.rank(BEES, 5)
-    reader = engine.reader
-    assert ranking.rescored and reader.rescore_vectors is not None
-    e5_question = e5.encode_queries([BEES])[0]
-    use_question = ranking.query.vector
-    mean = float(reader.rescore_centroid @ e5_question)  # type: ignore[operator]
-    by_article: dict[str, tuple[float, float]] = {}
-    for s in ranking.scored:
-        rows = [r.row for r in reader.article_sentences(s.sentence.article_id) if not r.heading]
-        use = np.sort(np.asarray(reader.sentence_vectors[rows]) @ use_question)[-3:].mean()
-        e5s = np.sort(np.asarray(reader.rescore_vectors[rows]) @ e5_question)[-3:].mean()
-        assert s.features[FEATURES.index("article")] == pytest.approx(use, abs=1e-5)
-        assert s.features[FEATURES.index("rescore_article")] == pytest.approx(e5s - mean, abs=1e-5)
-        by_article["bee" in s.article.text] = (float(use), float(e5s))
-    # Both articles are read; the question is about the bees', by both encoders.
-    assert set(by_article) == {True, False}
-    assert all(np.greater(by_article[True], by_article[False]))

@@ -5,7 +5,6 @@ engine loads."""
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +15,10 @@ from qa import evaluation as ev
 from qa.embed import load_encoder
 from qa.errors import ModelLoadError
 from qa.features import FEATURES
-from qa.lexical import content_words, terms
 from qa.pipeline import QAEngine
 from qa.scorer import MODEL_FILE, AnswerWeights, load_model
 from qa.settings import Settings
-from qa.training import Example, fit_listwise, paraphrase, rank1, threshold
+from qa.training import Example, fit_listwise, rank1, threshold
 
 
 def test_train_script_writes_a_model_the_engine_loads(tmp_path: Path) -> None:
@@ -28,8 +26,8 @@ def test_train_script_writes_a_model_the_engine_loads(tmp_path: Path) -> None:
     out, tower = tmp_path / "model.json", tmp_path / "tower.npz"
     done = run_script(
         "train.py",
-        "--articles", "4", "--questions", "12", "--negatives", "4", "--paraphrased", "6",
-        "--out", out, "--tower-out", tower,
+        "--articles", "4", "--questions", "12", "--negatives", "4", "--out", out,
+        "--tower-out", tower,
         timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -37,8 +35,7 @@ def test_train_script_writes_a_model_the_engine_loads(tmp_path: Path) -> None:
     assert model["command"].startswith("python scripts/train.py --articles 4")
     # The question tower is fine-tuned first, and its questions are the model's.
     assert tower.exists() and model["encoders"]["question tower"] == "tower.npz"
-    assert model["examples"]["answerable"] == 24 and model["examples"]["article hidden"] == 8
-    assert 0 < model["examples"]["paraphrased"] <= 12
+    assert model["examples"] == {"answerable": 24, "article hidden": 8}
     for part in ("first", "second"):
         weights = AnswerWeights.trained(part == "second", out)
         assert np.isfinite(weights.vector()).all() and np.isfinite(weights.abstain_below)
@@ -99,28 +96,3 @@ def test_committed_model_answers_the_seed(seed_engine: QAEngine) -> None:
     assert not wrong
     assert all(o.answered for o in report.subset())
     assert not any(o.answered for o in report.subset(answerable=False))
-
-
-def test_paraphrase_rewords_what_the_question_shares_with_its_sentence(
-    seed_engine: QAEngine,
-) -> None:
-    """A training question reworded as readers ask: words it shares with its
-    answering sentence are swapped for near words of another stem from the
-    index's vocabulary, or dropped; names and the rest stay."""
-    vocabulary = seed_engine.reader.vocabulary()
-    sentence = "Le ministre de la Défense Jean-Yves Le Drian a réuni la coalition à Paris."
-    question = ev.Question("Quel ministre a réuni la coalition à Paris ?", "fr")
-    said = set(terms(sentence, "fr"))
-    seen = set()
-    for seed in range(6):
-        reworded = paraphrase(question, sentence, vocabulary, random.Random(seed))
-        if reworded is None:
-            continue
-        seen.add(reworded.text)
-        assert reworded.text != question.text and "Paris" in reworded.text
-        new = set(content_words(reworded.text, "fr")) - set(content_words(question.text, "fr"))
-        assert new <= set(vocabulary.words)
-        assert not {t for w in new for t in terms(w, "fr")} & said
-    assert len(seen) >= 2  # even odds per word: the seeds differ
-    unrelated = ev.Question("Quel temps fera-t-il demain ?", "fr")
-    assert paraphrase(unrelated, sentence, vocabulary, random.Random(0)) is None

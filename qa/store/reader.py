@@ -278,21 +278,6 @@ class IndexReader:
             for a, first, last in windows
         ]
 
-    def article_sentence_rows(self, article_ids: Iterable[str]) -> dict[str, list[int]]:
-        """The rows of each article's sentences, headings left out, in one query."""
-        ids = list(dict.fromkeys(article_ids))
-        out: dict[str, list[int]] = {a: [] for a in ids}
-        for i in range(0, len(ids), 500):  # SQLite caps bound parameters
-            part = ids[i : i + 500]
-            found = self.db.execute(
-                "SELECT article_id, row FROM sentences WHERE NOT heading "
-                f"AND article_id IN ({','.join('?' * len(part))}) ORDER BY article_id, idx",
-                part,
-            )
-            for article_id, row in found:
-                out[article_id].append(int(row))
-        return out
-
     def sentences(self, rows: Sequence[int]) -> dict[int, SentenceRow]:
         return {
             r[0]: SentenceRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
