@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load-test the production server (scripts/serve.py) on loopback.
 
-    bench_server.py [--index DIR] [--seconds 20] [--clients 8] [--rate 150] [--threads 1 [2 ..]]
+    bench_server.py [--index DIR] [--seconds 20] [--clients 8] [--rate 50] [--threads 1 [2 ..]]
                     [--workers 2] [--piaf] [--slow-clients 64] [--script serve.py [other.py ..]]
 
 Starts serve.py on a free port (by default over the seed corpus, built into a
@@ -61,7 +61,11 @@ FALLBACK_QUESTIONS = [
     "Who is the American secretary of defense?",
     "Quelle est la population de Lyon ?",
 ]
-TARGETS = {"p50": 15.0, "p99": 60.0, "rate": 150.0, "rss": 400.0}
+# Issue 13's budgets, which replaced the earlier 150 answers/s and 15 ms p50
+# (the second encoder reads the questions the first pass is unsure of): at
+# least 100 answers/s saturated, p50 at most 40 ms at 50 questions/s.
+TARGETS = {"p50": 40.0, "p99": 60.0, "rate": 100.0, "rss": 400.0}
+PACED_RATE = 50.0  # questions/s of the paced run, where p50 and p99 are read
 # With --slow-clients: /health p99 (ms) and /ask answers/s that the server must keep.
 SLOW_TARGETS = {"health_p99": 1000.0, "rate": 50.0}
 HOST = "127.0.0.1"
@@ -509,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each run")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client connections")
     parser.add_argument(
-        "--rate", type=float, default=TARGETS["rate"], help="requests/s of the paced run"
+        "--rate", type=float, default=PACED_RATE, help="requests/s of the paced run"
     )
     parser.add_argument(
         "--threads",
