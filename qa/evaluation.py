@@ -251,14 +251,17 @@ def build_engine(
     settings: Settings,
     query_encoder: Encoder | None = None,
     rescorer: Encoder | None = None,
+    build_rescorer: Encoder | None = None,
 ) -> QAEngine:
     """Build `articles` into `index_dir` with `encoder` and `settings.threads`;
     the engine answers with `query_encoder` (default: `encoder`) and the second
     sentence encoder `rescorer` (default: loaded on `settings.query_threads`),
-    as a server would."""
+    as a server would. `build_rescorer` encodes the build's sentences with the
+    second encoder (default: the one `settings` names, loaded for this build:
+    ~1 s a load, which a caller building several indexes can spare)."""
     from .indexing import build_from_articles
 
-    build_from_articles(articles, index_dir, encoder, settings)
+    build_from_articles(articles, index_dir, encoder, settings, rescorer=build_rescorer)
     return QAEngine(index_dir, query_encoder or encoder, settings, rescorer=rescorer)
 
 

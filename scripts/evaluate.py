@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     # when serving: answer times are what a caller of the service waits.
     settings = Settings.from_env()
     encoder = load_encoder(args.model, settings.encoder_threads())
+    # The three builds share one second encoder (on the build's threads).
+    builder = load_rescorer(settings.rescore_model, settings.encoder_threads())
     # PIAF's questions are asked twice (the second time with their paragraphs
     # left out, untimed): the second pass takes their vectors from the first.
     asker = ev.QuestionMemory(load_encoder(args.model, settings.query_encoder_threads()))
@@ -75,14 +77,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         _, seed_questions = ev.load_seed(args.data)
         seed = ev.build_engine(
-            ev.seed_articles(args.data), Path(tmp) / "seed", encoder, settings, asker, second
+            ev.seed_articles(args.data),
+            Path(tmp) / "seed",
+            encoder,
+            settings,
+            asker,
+            second,
+            builder,
         )
         seed_report = ev.run(seed, seed_questions, "seed")
         seed_bm25 = ev.bm25_baseline(seed.reader, seed_questions, "seed BM25")
         reports = [(seed_report, seed_bm25)]
 
         articles, piaf_questions = ev.load_piaf(args.data / "piaf" / "piaf-dev.json")
-        piaf = ev.build_engine(articles, Path(tmp) / "piaf", encoder, settings, asker, second)
+        piaf = ev.build_engine(
+            articles, Path(tmp) / "piaf", encoder, settings, asker, second, builder
+        )
         piaf_report = ev.run(piaf, piaf_questions, "piaf")
         piaf_bm25 = ev.bm25_baseline(piaf.reader, piaf_questions, "piaf BM25")
         with ev.replaying(asker, second):
@@ -95,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             settings,
             asker,
             second,
+            builder,
         )
         news_questions = ev.load_news(args.data)
         news_report = ev.run(crowd, news_questions, "news")
