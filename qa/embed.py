@@ -221,6 +221,23 @@ class E5Encoder:
         """Tokens of `text` as a question, the "query: " prefix and markers aside."""
         return self._model.token_count(text, True) - self._query_overhead
 
+    def encode_tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`encode`'s vectors and each text's token states, packed as an index
+        keeps them (qa/token_match.py), from the same pass."""
+        from .token_match import TOKENS_KEPT, pack
+
+        vectors, states = self._model.embed_tokens(list(texts), False, TOKENS_KEPT)
+        return vectors, pack(states)
+
+    def encode_query_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """`encode_queries`' vector of one question, and its own tokens' unit
+        states (its <s>, "query: " and </s> aside), from the same pass."""
+        text = clip_tokens(text, self.count_tokens)
+        read = self._model.token_count(text, True)
+        own = max(1, len(self._model.tokenizer.tokens(text)))  # the last before </s>
+        vectors, states = self._model.embed_tokens([text], True, read)
+        return vectors[0], states[0, max(1, read - 1 - own) : read - 1]
+
     def _encode(self, texts: list[str], query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -18,6 +18,7 @@ from .qtype import answer_spans
 from .records import Article
 from .retrieve import Query, RetrievalWeights, ScoredChunk, coverage, lexical_weight
 from .store import IndexReader, SentenceRow
+from .token_match import token_match
 
 # The signals a sentence is scored on, in the order of `features` columns.
 FEATURES = (
@@ -39,8 +40,15 @@ FEATURES = (
     # all of them (-0.06 for English questions on the French dev pages): raw,
     # that shift alone would put right answers under the abstention threshold.
     "rescore",
+    # The question read against the sentence token by token by the second
+    # encoder (qa/token_match.py), over its mean among the candidates: a
+    # question in another language matches every sentence's tokens less.
+    "token_match",
 )
 RESCORE = FEATURES.index("rescore")
+TOKEN_MATCH = FEATURES.index("token_match")
+# Read only when the second encoder is asked.
+SECOND_ENCODER_FEATURES = (RESCORE, TOKEN_MATCH)
 ANSWER_TYPE = FEATURES.index("answer_type")
 SOFT_FEATURES = tuple(f for f in FEATURES if f.startswith("soft"))
 # Columns, for filling them whole.
@@ -70,16 +78,23 @@ class Candidates:
     articles: list[Article]
     features: np.ndarray  # (len(sentences), len(FEATURES)) float32
 
-    def rescored(self, reader: IndexReader, question: np.ndarray) -> Candidates:
+    def rescored(
+        self, reader: IndexReader, question: np.ndarray, tokens: np.ndarray | None = None
+    ) -> Candidates:
         """These candidates with their "rescore" column: cosines of the second
         encoder's sentence vectors with `question` (its query vector), less
-        its mean cosine with every sentence of the index."""
+        its mean cosine with every sentence of the index; and, given the
+        question's token states `tokens` and an index that keeps the
+        sentences', their "token_match" column."""
         features = self.features.copy()
         centroid = reader.rescore_centroid
+        rows = [s.row for s in self.sentences]
         if self.sentences and reader.rescore_vectors is not None and centroid is not None:
-            vectors = reader.rescore_vectors[[s.row for s in self.sentences]]
-            cosines = np.asarray(vectors, dtype=np.float32) @ question
+            cosines = np.asarray(reader.rescore_vectors[rows], dtype=np.float32) @ question
             features[:, RESCORE] = cosines - float(centroid @ question)
+        if self.sentences and tokens is not None and reader.rescore_tokens is not None:
+            match = token_match(tokens, reader.rescore_tokens[rows])
+            features[:, TOKEN_MATCH] = match - match.mean()
         return Candidates(self.sentences, self.articles, features)
 
 

@@ -25,6 +25,7 @@ from .scorer import AnswerWeights, ScoredSentence, citations, score_sentences
 from .settings import Settings
 from .short import short_answer
 from .store import IndexReader, current_build_id
+from .token_match import TokenEncoder
 
 log = logging.getLogger(__name__)
 OUTSIDE_WORDS_CACHED = 50_000  # vectors of question words not in the index, kept
@@ -282,14 +283,18 @@ class QAEngine:
         second, rescorer = tuning.rescoring, served.rescorer
         rescored = bool(second and rescorer and tuning.answer.unsure(scored))
         if rescored:
-            vector = rescorer.encode_queries([question])[0]  # type: ignore[union-attr]
+            tokens = None
+            if reader.rescore_tokens is not None and isinstance(rescorer, TokenEncoder):
+                vector, tokens = rescorer.encode_query_tokens(question)
+            else:
+                vector = rescorer.encode_queries([question])[0]  # type: ignore[union-attr]
             near = reader.rescore_sentences(vector, SECOND_SENTENCES)
             also = reader.chunks_holding([r for r, _ in near])
             chunks = retrieve_chunks(
                 reader, query, read, tuning.retrieval, exclude, also, only=allowed
             )
             found = candidates(reader, query, chunks, tuning.retrieval, first)
-            found = found.rescored(reader, vector)
+            found = found.rescored(reader, vector, tokens)
             scored = score_sentences(found, second)  # type: ignore[arg-type]
         weights = second if rescored and second else tuning.answer
         return Ranking(reader, query, chunks, scored, rescored, weights, allowed)

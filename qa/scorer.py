@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelLoadError
-from .features import FEATURES, RESCORE, Candidates
+from .features import FEATURES, SECOND_ENCODER_FEATURES, Candidates
 from .records import Article, Citation
 from .store import SentenceRow
 
-__all__ = ["FEATURES", "MODEL_FILE", "RESCORE", "AnswerWeights", "ScoredSentence"]
+__all__ = ["FEATURES", "MODEL_FILE", "SECOND_ENCODER_FEATURES", "AnswerWeights", "ScoredSentence"]
 
 MODEL_FILE = Path(__file__).parent / "models" / "answer-model.json"
 

@@ -42,7 +42,7 @@ import train_tower
 from qa import evaluation as ev
 from qa import training as tr
 from qa.embed import TOWER_FILE, load_encoder
-from qa.scorer import FEATURES, MODEL_FILE, RESCORE
+from qa.scorer import FEATURES, MODEL_FILE, SECOND_ENCODER_FEATURES
 from qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         return "ab"[zlib.crc32(title_of[ex.question.article_id or ""].encode()) % 2]
 
     everything = list(range(len(FEATURES)))
-    without = [i for i in everything if i != RESCORE]
+    without = [i for i in everything if i not in SECOND_ENCODER_FEATURES]
     figures: dict[str, object] = {}
     for name, columns in (("second", everything), ("first", without)):
         for train, test in (("a", "b"), ("b", "a")):

@@ -103,11 +103,26 @@ def test_token_states_pool_to_the_window_vector(float_engine: OnnxE5Model) -> No
         [float_engine.bos, *float_engine.tokenizer.tokens(t), float_engine.eos]
         for t in ("query: Où se jouera la finale ?", "passage: Le match aura lieu au stade.")
     ]
-    pooled, states = float_engine.forward_states(windows)
-    assert states.shape == (2, max(map(len, windows)), 384)
+    longest = max(map(len, windows))
+    pooled, states = float_engine.forward_tokens(windows, longest + 3)
+    assert states.shape == (2, longest + 3, 384)
     for row, window in enumerate(windows):
         assert np.allclose(states[row, : len(window)].mean(axis=0), pooled[row], atol=1e-5)
+        assert not states[row, len(window) :].any()  # past its end: zero
     assert np.allclose(pooled, float_engine.forward(windows), atol=1e-5)
+
+
+def test_token_states_are_the_numpy_engines(numpy_engine: E5Model) -> None:
+    encoder = E5Encoder(threads=1)
+    texts = sentences()[:6]
+    vectors, states = encoder._model.embed_tokens(texts, False, 8)
+    reference, reference_states = numpy_engine.embed_tokens(texts, False, 8)
+    assert np.allclose(vectors, encoder.encode(texts), atol=1e-6)
+    assert np.allclose(reference, numpy_engine.embed(texts, False), atol=1e-6)
+    assert states.shape == reference_states.shape == (6, 8, 384)
+    real = np.linalg.norm(reference_states, axis=2) > 0  # zero past a text's end
+    assert (np.linalg.norm(states, axis=2) > 0).tolist() == real.tolist() and not real.all()
+    assert (np.einsum("ntd,ntd->nt", states, reference_states)[real] > 0.99).all()
 
 
 def test_the_e5_encoder_runs_the_int8_graph(numpy_engine: E5Model) -> None:

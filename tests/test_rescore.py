@@ -22,6 +22,7 @@ from qa.pipeline import QAEngine, Tuning
 from qa.scorer import AnswerWeights
 from qa.settings import Settings
 from qa.store import RESCORE_NPY, IndexReader
+from qa.token_match import TOKENS_KEPT
 
 PARAPHRASES = [
     ("Le chat dort sur le canapé.", "The cat is sleeping on the sofa."),
@@ -94,7 +95,7 @@ def test_default_build_keeps_e5_sentence_vectors(tmp_path: Path, e5: Encoder) ->
     assert settings.rescore_model == E5_NAME
     reader = IndexReader(index)
     assert reader.meta["encoder"] == {"name": USE_NAME, "dim": 512}
-    assert reader.meta["rescorer"] == {"name": E5_NAME, "dim": 384}
+    assert reader.meta["rescorer"] == {"name": E5_NAME, "dim": 384, "tokens": TOKENS_KEPT}
     n = reader.counts["sentences"]
     assert reader.sentence_vectors.shape == (n, 512)
     assert reader.rescore_vectors is not None and reader.rescore_vectors.shape == (n, 384)
@@ -220,7 +221,7 @@ def test_add_and_remove_keep_e5_vectors_in_step(tmp_path: Path, e5: Encoder) -> 
     reader.close()
     indexing.remove([bees["id"]], index, encoder())
     reader = IndexReader(index)
-    assert reader.meta["rescorer"] == {"name": E5_NAME, "dim": 384}
+    assert reader.meta["rescorer"] == {"name": E5_NAME, "dim": 384, "tokens": TOKENS_KEPT}
     for article_id in reader.article_ids():
         article = reader.article(article_id)
         assert article is not None

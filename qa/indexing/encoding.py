@@ -16,6 +16,7 @@ from ..lexical import content_words, terms
 from ..records import Article
 from ..segment import split_sentences
 from ..store import IndexedArticle, Vocabulary
+from ..token_match import TOKENS_KEPT, TokenEncoder
 
 Progress = Callable[[int, int], None]  # (texts just encoded, texts to encode in all)
 
@@ -37,7 +38,8 @@ def index_articles(
     """Segment, chunk and encode articles (`chunking` is (size, overlap)).
 
     Sentences and chunks are encoded by `encoder`, sentences also by the second
-    sentence encoder `rescorer` if there is one. Returns the indexed articles,
+    sentence encoder `rescorer` if there is one (with their token states, when
+    it gives them: qa/token_match.py). Returns the indexed articles,
     one error per article skipped for having no sentence, and the seconds spent
     encoding. All texts are encoded in a few large batches: encoding dominates
     a build.
@@ -60,9 +62,13 @@ def index_articles(
     vectors = encode_in_batches(encoder, sentence_texts + chunk_texts, progress)
     sentence_vectors = vectors[: len(sentence_texts)]
     chunk_vectors = vectors[len(sentence_texts) :]
-    rescore_vectors = (
-        None if rescorer is None else encode_in_batches(rescorer, sentence_texts, progress)
-    )
+    rescore_vectors = rescore_tokens = None
+    if isinstance(rescorer, TokenEncoder):
+        rescore_vectors, rescore_tokens = encode_tokens_in_batches(
+            rescorer, sentence_texts, progress
+        )
+    elif rescorer is not None:
+        rescore_vectors = encode_in_batches(rescorer, sentence_texts, progress)
     encode_seconds = time.perf_counter() - started
     items = []
     s_at = c_at = 0
@@ -82,6 +88,9 @@ def index_articles(
                 rescore_vectors=None
                 if rescore_vectors is None
                 else rescore_vectors[s_at : s_at + len(sentences)],
+                rescore_tokens=None
+                if rescore_tokens is None
+                else rescore_tokens[s_at : s_at + len(sentences)],
             )
         )
         s_at += len(sentences)
@@ -114,6 +123,19 @@ def vocabulary(
     if new:
         vectors[new] = encode_in_batches(encoder, [words[i] for i in new], progress)
     return Vocabulary(words, vectors, [df[w] for w in words]), time.perf_counter() - started
+
+
+def encode_tokens_in_batches(
+    encoder: TokenEncoder, texts: list[str], progress: Progress | None, batch: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """`encode_in_batches`, with each text's packed token states."""
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    tokens = np.zeros((len(texts), TOKENS_KEPT * encoder.dim), dtype=np.int8)
+    for i in range(0, len(texts), batch):
+        out[i : i + batch], tokens[i : i + batch] = encoder.encode_tokens(texts[i : i + batch])
+        if progress:
+            progress(min(batch, len(texts) - i), len(texts))
+    return out, tokens
 
 
 def encode_in_batches(

@@ -11,6 +11,7 @@ from ..ingest import ReadProgress, corpus_files, read_files
 from ..records import Article
 from ..settings import Settings
 from ..store import backend_for, build_lock, write_build
+from ..token_match import TOKENS_KEPT, TokenEncoder
 from .encoding import Progress, index_articles, vocabulary
 from .report import BuildReport, finish
 
@@ -79,7 +80,7 @@ def build_from_articles(
             encoder_meta(encoder),
             _chunking(settings),
             backend,
-            encoder_meta(rescorer) if rescorer else None,
+            rescorer_meta(rescorer) if rescorer else None,
         )
     report.added = [i.article.id for i in items]
     return finish(report, items, started)
@@ -87,3 +88,11 @@ def build_from_articles(
 
 def encoder_meta(encoder: Encoder) -> dict[str, str | int]:
     return {"name": encoder.name, "dim": encoder.dim}
+
+
+def rescorer_meta(rescorer: Encoder) -> dict[str, str | int]:
+    """The second encoder's `encoder_meta`, with the token states kept per
+    sentence when it gives them (qa/token_match.py)."""
+    if isinstance(rescorer, TokenEncoder):
+        return {**encoder_meta(rescorer), "tokens": TOKENS_KEPT}
+    return encoder_meta(rescorer)

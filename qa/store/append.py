@@ -92,7 +92,8 @@ def append_build(
     absorbed = appended if items and len(appended) >= MAX_APPENDED else []
     for name in vectors:  # the merged segment's rows: theirs, then the new ones
         if absorbed:
-            parts = [np.asarray(read_npy(old.path / s.dir / name), np.float32) for s in absorbed]
+            kind = vectors[name].dtype  # float32 (saved as float16 or not), or int8 token states
+            parts = [np.asarray(read_npy(old.path / s.dir / name), kind) for s in absorbed]
             vectors[name] = np.concatenate([*parts, vectors[name]])
     builds = index_dir / "builds"
     check_free_space(

@@ -24,6 +24,7 @@ from .layout import (
     FORMAT_VERSION,
     HALF_FLOAT_FILES,
     RESCORE_NPY,
+    RESCORE_TOKENS_NPY,
     SCHEMA,
     SENTENCES_NPY,
     SQLITE,
@@ -53,8 +54,9 @@ def write_build(
     are not finite, or a disk without room for the build, are refused before
     anything is written. An external search `backend` (Milvus) gets the
     build's chunks before the swap, so a reader never sees a build whose
-    search is not there yet. `rescorer` ({name, dim}) is the second sentence
-    encoder, if any: every item then carries its `rescore_vectors`.
+    search is not there yet. `rescorer` ({name, dim[, tokens]}) is the second
+    sentence encoder, if any: every item then carries its `rescore_vectors`
+    (and, with "tokens", its `rescore_tokens`).
     """
     backend = backend or backend_for("faiss")
     builds = index_dir / "builds"
@@ -90,9 +92,7 @@ def write_build(
             "build_id": build_id,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "encoder": {"name": encoder["name"], "dim": dim},
-            "rescorer": (
-                {"name": rescorer["name"], "dim": int(rescorer["dim"])} if rescorer else None
-            ),
+            "rescorer": _rescorer_entry(rescorer),
             "chunking": chunking,
             **published,
             # One segment, at the root; adds append others (qa.store.append).
@@ -128,7 +128,8 @@ def vector_files(
 ) -> dict[str, np.ndarray]:
     """The vector files of `items` and `vocabulary`'s words, by file name,
     refused if any vector is not finite. With a second sentence encoder
-    (`rescorer`, {name, dim}) every item must carry its `rescore_vectors`."""
+    (`rescorer`, {name, dim[, tokens]}) every item must carry its
+    `rescore_vectors` (and `rescore_tokens`)."""
     vectors = {
         CHUNKS_NPY: _stack([i.chunk_vectors for i in items], dim),
         SENTENCES_NPY: _stack([i.sentence_vectors for i in items], dim),
@@ -139,8 +140,29 @@ def vector_files(
         if any(v is None for v in rescore_vectors):
             raise ValueError("an index with a second sentence encoder needs all its vectors")
         vectors[RESCORE_NPY] = _stack(rescore_vectors, int(rescorer["dim"]))  # type: ignore[arg-type]
+        if rescorer.get("tokens"):
+            tokens = [i.rescore_tokens for i in items]
+            if any(t is None for t in tokens):
+                raise ValueError("an index with token states needs them for every sentence")
+            width = int(rescorer["tokens"]) * int(rescorer["dim"])
+            vectors[RESCORE_TOKENS_NPY] = (
+                np.concatenate(tokens)  # type: ignore[arg-type]
+                if tokens
+                else np.zeros((0, width), dtype=np.int8)
+            )
     _refuse_non_finite(vectors, items, vocabulary)
     return vectors
+
+
+def _rescorer_entry(rescorer: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What meta.json says of the second encoder: its name, its dimension and,
+    when the index keeps its token states, how many per sentence."""
+    if rescorer is None:
+        return None
+    meta = {"name": rescorer["name"], "dim": int(rescorer["dim"])}
+    if rescorer.get("tokens"):
+        meta["tokens"] = int(rescorer["tokens"])
+    return meta
 
 
 def _refuse_non_finite(

@@ -14,6 +14,8 @@ META = "meta.json"
 CHUNKS_NPY = "chunks.npy"
 SENTENCES_NPY = "sentences.npy"
 RESCORE_NPY = "rescore_sentences.npy"  # by the second encoder, when there is one
+# Its token states of each sentence (qa/token_match.py), int8, when it gives them.
+RESCORE_TOKENS_NPY = "rescore_tokens.npy"
 SQLITE = "store.sqlite"
 WORDS_NPY = "words.npy"
 # Stored as float16, half the disk and page cache of float32: unit vectors lose
@@ -77,6 +79,8 @@ class IndexedArticle:
     chunk_vectors: np.ndarray  # (len(chunks), dim)
     # By the second encoder (qa.settings `rescore_model`), when the index has one.
     rescore_vectors: np.ndarray | None = None  # (len(sentences), rescorer dim)
+    # Its packed token states (qa.token_match.pack), when it gives them.
+    rescore_tokens: np.ndarray | None = None  # (len(sentences), tokens * rescorer dim) int8
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from .layout import (
     CHUNKS_NPY,
     META,
     RESCORE_NPY,
+    RESCORE_TOKENS_NPY,
     SENTENCES_NPY,
     SQLITE,
     WORDS_NPY,
@@ -79,6 +80,12 @@ class IndexReader:
             self.sentence_vectors = self._vectors(SENTENCES_NPY)
             self.word_vectors = self._vectors(WORDS_NPY)
             self.rescore_vectors = self._vectors(RESCORE_NPY) if self.rescorer else None
+            # Its token states of each sentence, when the build keeps them.
+            self.rescore_tokens = (
+                self._vectors(RESCORE_TOKENS_NPY)
+                if self.rescorer and self.rescorer.get("tokens")
+                else None
+            )
             # Rows of removed articles still in their segments (qa.store.segments).
             self.deleted_chunks = read_deleted(self.path, self.meta, DELETED_CHUNKS)
             self.deleted_sentences = read_deleted(self.path, self.meta, DELETED_SENTENCES)
@@ -432,6 +439,7 @@ class IndexReader:
             if self.rescore_vectors is None
             else np.asarray(self.rescore_vectors[rows], dtype=np.float32)
         )
+        rescore_tokens = None if self.rescore_tokens is None else self.rescore_tokens[rows]
         return IndexedArticle(
             article,
             sentences,
@@ -442,6 +450,7 @@ class IndexReader:
             sentence_vectors,
             chunk_vectors,
             rescore_vectors,
+            rescore_tokens,
         )
 
     def _terms(self, table: str, rows: list[int]) -> list[str]:

@@ -7,7 +7,15 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from ..errors import IndexMismatch
-from .layout import CHUNKS_NPY, META, RESCORE_NPY, SENTENCES_NPY, SQLITE, WORDS_NPY
+from .layout import (
+    CHUNKS_NPY,
+    META,
+    RESCORE_NPY,
+    RESCORE_TOKENS_NPY,
+    SENTENCES_NPY,
+    SQLITE,
+    WORDS_NPY,
+)
 
 if TYPE_CHECKING:
     from .reader import IndexReader
@@ -41,6 +49,13 @@ def check_shapes(reader: IndexReader) -> None:
         if reader.rescore_vectors.shape != shape:
             raise IndexMismatch(
                 f"{where / RESCORE_NPY}: shape {reader.rescore_vectors.shape}, meta.json "
+                f"says {shape}. Rebuild the index."
+            )
+    if reader.rescorer is not None and reader.rescore_tokens is not None:
+        shape = (rows["sentences"], int(reader.rescorer["tokens"]) * int(reader.rescorer["dim"]))
+        if reader.rescore_tokens.shape != shape:
+            raise IndexMismatch(
+                f"{where / RESCORE_TOKENS_NPY}: shape {reader.rescore_tokens.shape}, meta.json "
                 f"says {shape}. Rebuild the index."
             )
     if reader.word_vectors.shape != (rows["words"], reader.dim):
