@@ -234,9 +234,10 @@ class E5Encoder:
         states (its <s>, "query: " and </s> aside), from the same pass."""
         text = clip_tokens(text, self.count_tokens)
         read = self._model.token_count(text, True)
-        own = max(1, len(self._model.tokenizer.tokens(text)))  # the last before </s>
         vectors, states = self._model.embed_tokens([text], True, read)
-        return vectors[0], states[0, max(1, read - 1 - own) : read - 1]
+        # "query: " alone ends with a bare "▁" that, before a question, joins
+        # its first word: the question's tokens start one before the overhead.
+        return vectors[0], states[0, self._query_overhead - 2 : read - 1]
 
     def _encode(self, texts: list[str], query: bool) -> np.ndarray:
         if not texts:
