@@ -139,6 +139,14 @@ class QAEngine:
             reader.check_rescorer(None, None)
         else:
             reader.check_rescorer(rescorer.name, rescorer.dim)
+            if isinstance(rescorer, TokenEncoder) and reader.rescore_tokens is None:
+                # Answers still come, without the "token_match" feature.
+                log.warning(
+                    "%s: built without the second encoder's token states (an index "
+                    "from before they were kept); rebuild it for the answers the "
+                    "answer model was trained to give.",
+                    reader.path,
+                )
         return Served(reader, rescorer, self._tuning or self._fitted(rescorer))
 
     def _fitted(self, rescorer: Encoder | None) -> Tuning:

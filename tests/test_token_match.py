@@ -4,6 +4,8 @@ against them token by token in the second pass."""
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -116,3 +118,21 @@ def test_missing_token_states_ask_for_a_rebuild(tmp_path: Path) -> None:
     (index / "current" / RESCORE_TOKENS_NPY).unlink()
     with pytest.raises(IndexMismatch):
         QAEngine.load(settings)
+
+
+def test_an_index_from_before_token_states_still_answers_and_says_to_rebuild(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    index, settings = build(tmp_path)
+    build_dir = (index / "current").resolve()
+    meta = json.loads((build_dir / "meta.json").read_text())
+    del meta["rescorer"]["tokens"]  # as builds before token states were written
+    del meta["files"][RESCORE_TOKENS_NPY], meta["digests"]["files"][RESCORE_TOKENS_NPY]
+    (build_dir / "meta.json").write_text(json.dumps(meta))
+    (build_dir / RESCORE_TOKENS_NPY).unlink()
+    with caplog.at_level(logging.WARNING, logger="qa.pipeline"):
+        engine = QAEngine.load(settings)
+    assert engine.reader.rescore_tokens is None
+    assert "token states" in caplog.text and "rebuild" in caplog.text
+    answer = engine.ask(LANTERNS)
+    assert answer.answered and "trois cents lanternes" in (answer.answer or "")
