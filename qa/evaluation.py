@@ -278,6 +278,7 @@ class QuestionMemory:
         self.dim = encoder.dim
         self.replay = False
         self._vectors: dict[str, np.ndarray] = {}
+        self._tokens: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def __getattr__(self, name: str) -> Any:
         if name == "encoder":  # not set yet (a copy being made)
@@ -293,6 +294,15 @@ class QuestionMemory:
         vectors = self.encoder.encode_queries(texts)
         self._vectors.update(zip(texts, vectors, strict=True))
         return vectors
+
+    def encode_query_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's vector and token states of `text` (qa/token_match.py),
+        kept and given back like `encode_queries`' vectors."""
+        if self.replay and text in self._tokens:
+            return self._tokens[text]
+        found: tuple[np.ndarray, np.ndarray] = self.encoder.encode_query_tokens(text)  # type: ignore[attr-defined]
+        self._tokens[text] = found
+        return found
 
 
 @contextmanager

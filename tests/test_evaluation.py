@@ -56,10 +56,13 @@ def test_english_questions_beat_bm25_among_other_articles(
     assert ev.rate(bm25.subset("en"), 1) < 0.5
 
 
-def test_a_second_pass_from_question_memory_answers_as_the_first(engine: QAEngine) -> None:
+def test_a_second_pass_from_question_memory_answers_as_the_first(
+    engine: QAEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # scripts/evaluate.py asks PIAF's questions again with their paragraphs
     # left out, from the vectors its first pass made: same figures.
     _, questions = ev.load_seed(DATA)
+    assert engine.reader.rescore_tokens is not None
     asker = ev.QuestionMemory(engine.encoder)
     second = ev.QuestionMemory(engine.rescorer) if engine.rescorer else None
     remembering = QAEngine(engine.index_dir, asker, engine.settings, rescorer=second)
@@ -69,6 +72,12 @@ def test_a_second_pass_from_question_memory_answers_as_the_first(engine: QAEngin
 
     first = ev.run(remembering, questions, "first")
     with ev.replaying(asker, second):
+        if second is not None:  # the second encoder's token states are kept too
+
+            def encode_again(text: str) -> None:
+                raise AssertionError(f"encoded again: {text!r}")
+
+            monkeypatch.setattr(second.encoder, "encode_query_tokens", encode_again)
         again = ev.run(remembering, questions, "again")
         assert asker.replay
     assert not asker.replay
