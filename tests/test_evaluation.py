@@ -60,7 +60,7 @@ def test_a_second_pass_from_question_memory_answers_as_the_first(
     engine: QAEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # scripts/evaluate.py asks PIAF's questions again with their paragraphs
-    # left out, from the vectors its first pass made: same figures.
+    # left out, from the vectors its first pass made, on two threads: same figures.
     _, questions = ev.load_seed(DATA)
     assert engine.reader.rescore_tokens is not None
     asker = ev.QuestionMemory(engine.encoder)
@@ -78,7 +78,7 @@ def test_a_second_pass_from_question_memory_answers_as_the_first(
                 raise AssertionError(f"encoded again: {text!r}")
 
             monkeypatch.setattr(second.encoder, "encode_query_tokens", encode_again)
-        again = ev.run(remembering, questions, "again")
+        again = ev.run(remembering, questions, "again", threads=2)  # as evaluate.py does
         assert asker.replay
     assert not asker.replay
     assert seen(again) == seen(first)
