@@ -9,7 +9,7 @@ E5Model's; the graph takes the summed embeddings of a batch of windows and
 their mask and gives each window's mean last hidden state (and, unused here,
 every token's last hidden state, `states`).
 
-Its products run in int8 (`int8`, E5Encoder's choice): weights per output,
+Its products run in int8 (`int8`, E5Encoder's choice, qa/encoders/e5.py): weights per output,
 activations per token (`_Builder.linear`). Against the numpy engine
 (scripts/bench_e5.py, one run): ~1.5x its tokens a second for a batch of
 sentences, ~2.8x as fast for a question, cosine 0.998 or more (median

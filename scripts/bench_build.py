@@ -178,7 +178,9 @@ def profile_build(pair: Encoders, corpus: Corpus, settings: Settings, top: int =
     stats.calc_callees()
     entries = stats.stats  # type: ignore[attr-defined]
     callees = stats.all_callees  # type: ignore[attr-defined]
-    encoders = [k for k in entries if k[2] in ("encode", "_encode") and k[0].endswith("embed.py")]
+    encoders = [
+        k for k in entries if k[2] in ("encode", "_encode") and Path(k[0]).parent.name == "encoders"
+    ]
     # every function the encoder calls, directly or not
     inside = set(encoders)
     frontier = list(encoders)

@@ -25,7 +25,8 @@ import _bootstrap  # noqa: F401
 import numpy as np
 
 from qa import evaluation as ev
-from qa.embed import TOWER_FILE, Encoder, load_encoder
+from qa.embed import Encoder, load_encoder
+from qa.encoders.use import TOWER_FILE
 from qa.indexing import embedding_text
 from qa.records import Article
 from qa.segment import split_sentences

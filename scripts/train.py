@@ -41,7 +41,8 @@ import train_tower
 
 from qa import evaluation as ev
 from qa import training as tr
-from qa.embed import TOWER_FILE, load_encoder
+from qa.embed import load_encoder
+from qa.encoders.use import TOWER_FILE
 from qa.scorer import FEATURES, MODEL_FILE, SECOND_ENCODER_FEATURES
 from qa.settings import Settings
 

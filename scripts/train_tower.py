@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from qa import evaluation as ev
-from qa.embed import TOWER_FILE, load_encoder
+from qa.embed import load_encoder
+from qa.encoders.use import TOWER_FILE
 from qa.tower import Pairs, export, fine_tune, make_pairs
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from helpers import SEED
 
 from qa.e5 import E5Model
 from qa.e5_onnx import OnnxE5Model
-from qa.embed import E5Encoder
+from qa.encoders.e5 import E5Encoder
 from qa.segment import split_sentences
 
 QUESTIONS = [

@@ -3,6 +3,8 @@ the bundled MiniLM, threads, and clear failures for models that cannot load."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import subprocess
 import time
@@ -21,7 +23,14 @@ from helpers import (
 )
 
 from qa import indexing
-from qa.embed import BUNDLED_MINILM, USE_NAME, available_cores, load_encoder
+from qa.embed import (
+    BUNDLED_MINILM,
+    ENCODERS,
+    OTHER_ENCODERS,
+    USE_NAME,
+    available_cores,
+    load_encoder,
+)
 from qa.errors import ModelLoadError
 from qa.pipeline import QAEngine
 from qa.settings import Settings
@@ -61,6 +70,23 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     except ImportError:
         return
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+
+
+# ---------------------------------------------------------------- the registry
+
+
+@pytest.mark.parametrize("module", sorted({*ENCODERS.values(), OTHER_ENCODERS}))
+def test_every_registered_encoder_module_has_a_loader(module: str) -> None:
+    loader = importlib.import_module(f"qa.encoders.{module}").load
+    assert list(inspect.signature(loader).parameters) == ["name", "threads", "tower"]
+
+
+@pytest.mark.parametrize("name", ["use", "usem3"])
+def test_use_answers_to_its_short_names(name: str) -> None:
+    from qa.encoders.use import USEEncoder
+
+    enc = load_encoder(name, 1, tower="none")
+    assert type(enc) is USEEncoder and enc.name == USE_NAME
 
 
 # ---------------------------------------------------------------- USE

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from helpers import DATA
 
-from qa.embed import MAX_QUERY_TOKENS, E5Encoder, USEEncoder, clip_tokens
+from qa.embed import MAX_QUERY_TOKENS, clip_tokens
+from qa.encoders.e5 import E5Encoder
+from qa.encoders.use import USEEncoder
 from qa.pipeline import QAEngine
 
 RNG = random.Random(7)

@@ -15,7 +15,8 @@ import pytest
 from helpers import ENGLISH_ARTICLE, FRENCH_ARTICLE, GLACIER_ARTICLE, encoder, titled
 
 from qa import indexing
-from qa.embed import E5_NAME, USE_NAME, E5Encoder, Encoder, load_encoder, load_rescorer
+from qa.embed import E5_NAME, USE_NAME, Encoder, load_encoder, load_rescorer
+from qa.encoders.e5 import E5Encoder
 from qa.errors import EncoderMismatch, IndexMismatch
 from qa.features import FEATURES
 from qa.pipeline import QAEngine, Tuning

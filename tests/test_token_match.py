@@ -14,7 +14,8 @@ import pytest
 from helpers import ENGLISH_ARTICLE, FRENCH_ARTICLE, GLACIER_ARTICLE, encoder, titled
 
 from qa import indexing
-from qa.embed import E5_NAME, E5Encoder
+from qa.embed import E5_NAME
+from qa.encoders.e5 import E5Encoder
 from qa.errors import IndexMismatch
 from qa.features import FEATURES
 from qa.pipeline import QAEngine, Tuning

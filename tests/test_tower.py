@@ -12,14 +12,8 @@ import pytest
 from helpers import DATA, encoder, run_script, seed_text
 
 from qa import evaluation as ev
-from qa.embed import (
-    TOWER_FILE,
-    USE_NAME,
-    USEEncoder,
-    USEQuestionTower,
-    load_encoder,
-    stock_use_parameters,
-)
+from qa.embed import USE_NAME, load_encoder
+from qa.encoders.use import TOWER_FILE, USEEncoder, USEQuestionTower, stock_use_parameters
 from qa.indexing import embedding_text
 from qa.pipeline import QAEngine
 from qa.scorer import MODEL_FILE, load_model
