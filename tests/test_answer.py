@@ -472,7 +472,7 @@ def test_answers_under_the_sure_threshold_say_they_are_unsure(
 
 
 def test_a_rebuild_that_rewrites_an_article_answers_from_its_new_text(tmp_path: Path) -> None:
-    # A reader keeps the articles it has read (qa/store/reader.py): the next
+    # A reader keeps the articles it has read (qa/store/database.py): the next
     # build's reader must not answer from the text of the one before, though
     # the article keeps its id (given by its record).
     folder, index = tmp_path / "corpus", tmp_path / "index"

@@ -18,8 +18,9 @@ checked with the vectors and SQLite's structure when a reader opens the build.
 
 Modules: `layout` (file names, schema, records), `build` (writing a build),
 `publish` (the lock, the swap, pruning), `files` (meta.json and vector files),
-`reader` (`IndexReader`), `search` (the search protocol, its `Hit` record and
-the registry of backends), a module per backend (`faiss_backend`;
+`reader` (`IndexReader`) with `database` (its SQLite side, `BuildDatabase`),
+`search` (the search protocol, its `Hit` record and the registry of
+backends), a module per backend (`faiss_backend`;
 `milvus_backend`, the writer, with `milvus_search`, `milvus_drop` and
 `milvus_client`). Code outside this package goes through the names below.
 """
