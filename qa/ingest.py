@@ -25,7 +25,8 @@ from .errors import (
 )
 from .feeds import FEED_SUFFIXES, looks_like_feed, read_feed
 from .lang import detect_language
-from .metadata import clean_author, normalize_date, record_field
+from .metadata import clean_author, record_field
+from .publication_date import normalize_date
 from .records import Article
 from .settings import Settings
 

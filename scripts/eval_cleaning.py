@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qa.clean import HTML_RULES, clean_html, clean_text, normalize
-from qa.metadata import fold as fold_name
+from qa.publication_date import fold as fold_name
 
 ROOT = Path(__file__).resolve().parents[1]
 

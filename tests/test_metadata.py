@@ -1,5 +1,6 @@
-"""Publication date, outlet and author (qa.metadata): datelines, record fields,
-and every dev page against its annotation (html/metadata.json)."""
+"""Publication date, outlet and author (qa.publication_date, qa.metadata):
+datelines, record fields, and every dev page against its annotation
+(html/metadata.json)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from helpers import DATA, ENGLISH_ARTICLE, FRENCH_ARTICLE, encoder
 from qa import indexing
 from qa.clean import clean_html, clean_text
 from qa.ingest import read_file
-from qa.metadata import dateline, fold, normalize_date, parse_date, site_name
+from qa.metadata import site_name
+from qa.publication_date import dateline, fold, normalize_date, parse_date
 from qa.settings import Settings
 from qa.store import IndexReader
 

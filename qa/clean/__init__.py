@@ -29,7 +29,8 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from ..metadata import dateline, html_metadata, site_name
+from ..metadata import html_metadata, site_name
+from ..publication_date import dateline
 from .body import drop_early_copies, main_run, revise, trim_tail
 from .lines import Kind, classify
 from .repairs import finish
@@ -46,7 +47,7 @@ class Cleaned:
     title: str | None  # the article title, found once (None if none)
     text: str  # NFC, one paragraph or heading per line, blank line between
     credit: str | None  # "agences et rédaction" from "Source : agences et rédaction"
-    date: str | None = None  # publication date, YYYY-MM-DD (qa.metadata)
+    date: str | None = None  # publication date, YYYY-MM-DD (qa.publication_date)
     url: str | None = None
     source: str | None = None  # the outlet
     author: str | None = None
