@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cross_encoder import CrossEncoder
 from .lexical import content_words, fold, terms, words
 from .qtype import answer_spans
 from .records import Article
@@ -45,18 +44,11 @@ FEATURES = (
     # encoder (qa/token_match.py), over its mean among the candidates: a
     # question in another language matches every sentence's tokens less.
     "token_match",
-    # The question and the sentence read together by the cross-encoder over
-    # the same token states (qa/cross_encoder.py), over its mean among the
-    # candidates, as "token_match".
-    "cross",
 )
 RESCORE = FEATURES.index("rescore")
 TOKEN_MATCH = FEATURES.index("token_match")
-CROSS = FEATURES.index("cross")
-# Candidates the cross-encoder reads: the best by the second pass's weights.
-CROSS_READS = 8
 # Read only when the second encoder is asked.
-SECOND_ENCODER_FEATURES = (RESCORE, TOKEN_MATCH, CROSS)
+SECOND_ENCODER_FEATURES = (RESCORE, TOKEN_MATCH)
 ANSWER_TYPE = FEATURES.index("answer_type")
 SOFT_FEATURES = tuple(f for f in FEATURES if f.startswith("soft"))
 # Columns, for filling them whole.
@@ -103,23 +95,6 @@ class Candidates:
         if self.sentences and tokens is not None and reader.rescore_tokens is not None:
             match = token_match(tokens, reader.rescore_tokens[rows])
             features[:, TOKEN_MATCH] = match - match.mean()
-        return Candidates(self.sentences, self.articles, features)
-
-    def crossed(
-        self, reader: IndexReader, tokens: np.ndarray, cross: CrossEncoder, weights: np.ndarray
-    ) -> Candidates:
-        """These candidates with their "cross" column, over its mean among
-        those read. The cross-encoder costs ~0.4 ms a sentence, so it reads the
-        `CROSS_READS` best by `weights` (the second pass's, the column still 0):
-        the right sentence is among them for 92% of the training questions put
-        to the second encoder. The others get the lowest score it gave."""
-        if not self.sentences or reader.rescore_tokens is None:
-            return self
-        best = np.argsort(-(self.features @ weights), kind="stable")[:CROSS_READS]
-        read = cross.score(tokens, reader.rescore_tokens[[self.sentences[i].row for i in best]])
-        features = self.features.copy()
-        features[:, CROSS] = read.min() - read.mean()
-        features[best, CROSS] = read - read.mean()
         return Candidates(self.sentences, self.articles, features)
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from .cross_encoder import CrossEncoder, load_cross_encoder
 from .embed import Encoder, clip_query, load_encoder, load_rescorer
 from .errors import BadQuestion, QAError
 from .features import ANSWER_TYPE, candidates, names_counted
@@ -74,8 +73,6 @@ class Tuning:
     answer: AnswerWeights  # for an index without a second encoder
     retrieval: RetrievalWeights = field(default_factory=RetrievalWeights)
     rescoring: AnswerWeights | None = None  # with one: they read its cosine
-    # With one that keeps token states: reads them for the "cross" feature.
-    cross: CrossEncoder | None = None
 
 
 @dataclass(frozen=True)
@@ -155,8 +152,7 @@ class QAEngine:
     def _fitted(self, rescorer: Encoder | None) -> Tuning:
         """The trained weights (qa/models/answer-model.json) for these encoders."""
         second = AnswerWeights.trained(second_encoder=True) if rescorer is not None else None
-        cross = load_cross_encoder() if rescorer is not None else None
-        return Tuning(AnswerWeights.trained(second_encoder=False), rescoring=second, cross=cross)
+        return Tuning(AnswerWeights.trained(second_encoder=False), rescoring=second)
 
     @property
     def reader(self) -> IndexReader:
@@ -169,13 +165,6 @@ class QAEngine:
     @property
     def tuning(self) -> Tuning:
         return self._served.tuning
-
-    def retune(self, tuning: Tuning) -> None:
-        """Answer with `tuning` from now on (scripts/train.py asks each half of
-        its training questions with a cross-encoder trained on the other half)."""
-        served = self._served
-        self._tuning = tuning
-        self._served = Served(served.reader, served.rescorer, tuning)
 
     def reload_if_changed(self) -> bool:
         """Switch to a newer published build, if there is one. A build that fails
@@ -314,9 +303,6 @@ class QAEngine:
             )
             found = candidates(reader, query, chunks, tuning.retrieval, first)
             found = found.rescored(reader, vector, tokens)
-            if tokens is not None and tuning.cross is not None and second is not None:
-                # It reads the pairs the second weights rank best, and weighs in.
-                found = found.crossed(reader, tokens, tuning.cross, second.vector())
             scored = score_sentences(found, second)  # type: ignore[arg-type]
         weights = second if rescored and second else tuning.answer
         return Ranking(reader, query, chunks, scored, rescored, weights, allowed)

@@ -9,13 +9,9 @@ With --tower-out FILE, first fine-tunes USE's question tower
 questions are read by stock USE: fitted on the tower's questions, the answer
 model did worse on the dev sets (docs/answer-scoring.md). Then builds an
 index of the PIAF training paragraphs (French) and one of the SQuAD training
-paragraphs (English), trains the cross-encoder on every training question
-(qa/cross_training.py; --cross-out, default qa/models/cross-encoder.npz),
-asks the questions through the ranking pass the server runs (each half of
-the titles read by a cross-encoder trained on the other half, so the answer
-model learns what its scores are worth on unseen questions), and fits the
-sentence scorer on the candidates (a listwise logistic regression,
-qa/training.py): once over every feature (indexes with a
+paragraphs (English), asks their questions through the ranking pass
+the server runs, and fits the sentence scorer on the candidates (a listwise
+logistic regression, qa/training.py): once over every feature (indexes with a
 second encoder) and once without the second encoder's cosine (indexes built
 without one). The abstention threshold is the score that still answers
 --answered of the training questions; questions asked with their whole
@@ -32,12 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import random
 import sys
 import tempfile
 import time
 import zlib
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,18 +41,12 @@ import train_tower
 
 from qa import evaluation as ev
 from qa import training as tr
-from qa.cross_encoder import MODEL_FILE as CROSS_FILE
-from qa.cross_encoder import CrossEncoder
-from qa.embed import available_cores, load_encoder
+from qa.embed import load_encoder
 from qa.encoders.use import TOWER_FILE
-from qa.pipeline import QAEngine
-from qa.records import Article
 from qa.scorer import FEATURES, MODEL_FILE, SECOND_ENCODER_FEATURES
 from qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-# Held-out questions of each half the cross-encoder's figures are measured on.
-CROSS_SCORED = 1000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,12 +100,6 @@ def main(argv: list[str] | None = None) -> int:
         "--examples are loaded)",
     )
     parser.add_argument(
-        "--cross-out",
-        default=str(CROSS_FILE),
-        help="train the cross-encoder (qa/cross_training.py) on every training question "
-        "and write it here ('none': no cross-encoder; the 'cross' feature then weighs 0)",
-    )
-    parser.add_argument(
         "--tower-from",
         type=Path,
         help="read questions with this already fine-tuned tower (scripts/train_tower.py "
@@ -143,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         "squad": ev.load_squad(args.data / "squad" / "squad-train-en.json", "en", "squad"),
     }
     examples: list[tr.Example] = []
-    figures: dict[str, object] = {}
     title_of: dict[str, str] = {}
     if args.examples and args.examples.exists():
         # The time is the run's that asked the questions: loading is no training.
@@ -151,39 +132,28 @@ def main(argv: list[str] | None = None) -> int:
         started -= seconds
         sets = {}
     with tempfile.TemporaryDirectory() as tmp:
-        built = []
         for name, (articles, questions) in sets.items():
             if args.articles:
                 articles = articles[: args.articles]
                 kept = {a.id for a in articles}
                 questions = [q for q in questions if q.article_id in kept]
             title_of.update({a.id: a.title for a in articles})
-            print(f"{name}: indexing {len(articles)} paragraphs...", file=sys.stderr, flush=True)
-            engine = ev.build_engine(articles, Path(tmp) / name, encoder, settings, asker)
-            built.append((name, articles, questions, engine))
-        crosses = _train_cross(built, args, figures) if built else {}
-        for name, articles, questions, engine in built:
             same_title: dict[str, frozenset[str]] = {}
             for a in articles:
                 same_title[a.title] = same_title.get(a.title, frozenset()) | {a.id}
+            print(f"{name}: indexing {len(articles)} paragraphs...", file=sys.stderr, flush=True)
+            engine = ev.build_engine(articles, Path(tmp) / name, encoder, settings, asker)
+            asked = tr.sample(questions, args.questions, args.seed)
+            print(f"{name}: asking {len(asked)} questions...", file=sys.stderr, flush=True)
+            examples += tr.collect(engine, asked)
 
             def article_of(
                 q: ev.Question, same: dict[str, frozenset[str]] = same_title
             ) -> frozenset[str]:
                 return same[title_of[q.article_id or ""]]
 
-            asked = tr.sample(questions, args.questions, args.seed)
             hide = tr.sample(questions, args.negatives, args.seed + 1)
-            print(f"{name}: asking {len(asked)} questions...", file=sys.stderr, flush=True)
-            # Each half of the questions is read by the cross-encoder trained on
-            # the other half: the answer model learns what its scores are worth
-            # on questions it never saw, as served.
-            for part, cross in crosses.items():
-                engine.retune(replace(engine.tuning, cross=cross))
-                examples += tr.collect(engine, [q for q in asked if half_of(q, title_of) == part])
-                examples += tr.collect(
-                    engine, [q for q in hide if half_of(q, title_of) == part], article_of
-                )
+            examples += tr.collect(engine, hide, article_of)
             engine.reader.close()
 
     if args.examples and not args.examples.exists():
@@ -191,10 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         args.examples.write_bytes(pickle.dumps((examples, title_of, seconds)))
 
     def half(ex: tr.Example) -> str:
-        return half_of(ex.question, title_of)
+        return "ab"[zlib.crc32(title_of[ex.question.article_id or ""].encode()) % 2]
 
     everything = list(range(len(FEATURES)))
     without = [i for i in everything if i not in SECOND_ENCODER_FEATURES]
+    figures: dict[str, object] = {}
     for name, columns in (("second", everything), ("first", without)):
         for train, test in (("a", "b"), ("b", "a")):
             w = tr.fit_listwise([e for e in examples if half(e) == train], columns, len(FEATURES))
@@ -258,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
             "article hidden": sum(not e.answerable for e in examples),
         },
         "figures": figures,
-        "cross_encoder": Path(args.cross_out).name if args.cross_out != "none" else "none",
         "train_seconds": round(time.perf_counter() - started, 1),
         **scorers,
     }
@@ -267,58 +237,6 @@ def main(argv: list[str] | None = None) -> int:
     args.out.with_suffix(".md").write_text(model_card(model, args.out.name))
     print(f"wrote {args.out} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0
-
-
-def half_of(question: ev.Question, title_of: dict[str, str]) -> str:
-    """The half ("a" or "b") of the training titles a question's article is in."""
-    return "ab"[zlib.crc32(title_of[question.article_id or ""].encode()) % 2]
-
-
-def _train_cross(
-    built: list[tuple[str, list[Article], list[ev.Question], QAEngine]],
-    args: argparse.Namespace,
-    figures: dict[str, object],
-) -> dict[str, CrossEncoder | None]:
-    """Train the cross-encoder on every training question and write it to
-    --cross-out; return, for each half of the titles, one trained on the
-    other half only (the questions of that half are asked with it). Adds
-    their held-out figures to `figures`."""
-    if args.cross_out == "none":
-        return {"a": None, "b": None}
-    import torch
-
-    from qa import cross_training as ct
-
-    torch.set_num_threads(available_cores())
-    parts = []
-    for name, articles, questions, engine in built:
-        print(f"{name}: token states of {len(questions)} questions...", file=sys.stderr, flush=True)
-        parts.append(ct.groups_of(engine, articles, questions, args.seed))
-    groups, tokens = ct.merged(parts)
-
-    def trained(part: list[ct.Group], label: str) -> dict[str, np.ndarray]:
-        print(f"cross-encoder ({label}): {len(part)} questions...", file=sys.stderr, flush=True)
-        return ct.train(part, tokens, args.seed)
-
-    def half(g: ct.Group) -> str:
-        return "ab"[zlib.crc32(g.title.encode()) % 2]
-
-    other = {
-        h: CrossEncoder(trained([g for g in groups if half(g) != h], f"for half {h}")) for h in "ab"
-    }
-    for h, cross in other.items():
-        held = [g for g in groups if half(g) == h]
-        held = random.Random(args.seed).sample(held, min(CROSS_SCORED, len(held)))
-        for label, right in ct.right_first(held, tokens, cross).items():
-            figures[f"cross-encoder held-out {h}, right first among its candidates: {label}"] = (
-                right
-            )
-    weights = trained(groups, "all")
-    out = Path(args.cross_out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **weights)  # type: ignore[arg-type]
-    figures["cross-encoder training questions"] = len(groups)
-    return dict(other)
 
 
 def _options(argv: list[str] | None) -> list[str]:
@@ -351,10 +269,6 @@ def model_card(model: dict[str, Any], name: str) -> str:
         "- Method: listwise logistic regression (a softmax over each question's "
         "candidate sentences, from the server's own ranking pass); the abstention "
         "threshold answers the `--answered` share of answerable training questions.",
-        f"- Cross-encoder: `{model['cross_encoder']}`, trained by the same command on "
-        "every training question (`qa/cross_training.py`); the answer model's 'cross' "
-        "feature reads it. Its held-out figures below come from the two trained on one "
-        "half of the titles, scored on the other half's questions.",
         "",
         "| figure | value |",
         "|---|---|",

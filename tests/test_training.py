@@ -12,7 +12,6 @@ import pytest
 from helpers import DATA, run_script
 
 from qa import evaluation as ev
-from qa.cross_encoder import load_cross_encoder
 from qa.embed import load_encoder
 from qa.errors import ModelLoadError
 from qa.features import FEATURES
@@ -24,11 +23,11 @@ from qa.training import Example, fit_listwise, rank1, threshold
 
 def test_train_script_writes_a_model_the_engine_loads(tmp_path: Path) -> None:
     """A smoke run: a few paragraphs and questions of each training file."""
-    out, tower, cross = tmp_path / "model.json", tmp_path / "tower.npz", tmp_path / "cross.npz"
+    out, tower = tmp_path / "model.json", tmp_path / "tower.npz"
     done = run_script(
         "train.py",
         "--articles", "4", "--questions", "12", "--negatives", "4", "--out", out,
-        "--tower-out", tower, "--cross-out", cross,
+        "--tower-out", tower,
         timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -41,8 +40,6 @@ def test_train_script_writes_a_model_the_engine_loads(tmp_path: Path) -> None:
         weights = AnswerWeights.trained(part == "second", out)
         assert np.isfinite(weights.vector()).all() and np.isfinite(weights.abstain_below)
     assert "rescore" in model["second"]["weights"]
-    # the cross-encoder is trained too, and the answer model reads its scores
-    assert load_cross_encoder(cross) is not None and "cross" in model["second"]["weights"]
     assert "rescore" not in model["first"]["weights"]
     assert "second train rank-1" in done.stdout
 
