@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .publication_date import dateline, fold, markup_date
+from .publication_date import accentless_key, dateline, markup_date
 
 
 def html_metadata(
@@ -52,9 +52,9 @@ def html_metadata(
 
 def _line_of(lines: Sequence[str], paragraph: str, after: int = 0) -> int | None:
     """Where a paragraph starts among the page's text nodes (it may span several)."""
-    key = fold(paragraph)
+    key = accentless_key(paragraph)
     for i in range(after, len(lines)):
-        line = fold(lines[i])
+        line = accentless_key(lines[i])
         if len(line) >= min(15, len(key)) and key.startswith(line):
             return i
     return None
@@ -67,11 +67,11 @@ def _last_body_line(lines: Sequence[str], body: Sequence[str], start: int | None
     headlines share fewer words)."""
     if start is None:
         return None
-    words = fold(" ".join(body[-_LAST_PARAGRAPHS:])).split()
+    words = accentless_key(" ".join(body[-_LAST_PARAGRAPHS:])).split()
     n = _NODE_WORDS
     grams = {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
     for i in range(len(lines) - 1, start, -1):
-        first = fold(lines[i][:200]).split()[:n]
+        first = accentless_key(lines[i][:200]).split()[:n]
         if len(first) == n and tuple(first) in grams:
             return i
     return start
@@ -88,8 +88,8 @@ def _printed_author(author: str | None, lines: Sequence[str], body_end: int | No
     author = clean_author(author)
     if not author or body_end is None:
         return None
-    key = fold(author.split(";")[0].split(",")[0])
-    if key and any(key in fold(line) for line in lines[: body_end + _BYLINE_AFTER]):
+    key = accentless_key(author.split(";")[0].split(",")[0])
+    if key and any(key in accentless_key(line) for line in lines[: body_end + _BYLINE_AFTER]):
         return author
     return None
 
@@ -103,14 +103,14 @@ _COPYRIGHT = re.compile(
     r"(?:\s*\d{4}(?:\s*[-–]\s*\d{4})?)?(?:\s+[-–|]\s.*|[,.]\s.*|\.)?$",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[^\W\d_]+")  # as `fold` reads words
+_WORD = re.compile(r"[^\W\d_]+")  # as `accentless_key` reads words
 _NAME_WORDS = 5
 _FOOT_SHARE = 0.75  # a copyright line in the last quarter of the page is the site's
 _BYLINE = re.compile(r"^(?:par|by|auteure?\(?s?\)?|author)\b\s*:?\s*", re.IGNORECASE)
 
 
 def _letters(text: str) -> str:
-    return fold(text).replace(" ", "")
+    return accentless_key(text).replace(" ", "")
 
 
 def _is_name(text: str) -> bool:
@@ -134,13 +134,16 @@ def site_name(
     holder = _copyright_holder(lines)
     suffix = _title_suffix(head_title)
     if suffix:
-        key = fold(suffix)
-        others = sum(fold(line) == key for line in lines if len(line) <= 3 * len(suffix) + 10) - (
-            fold(head_title or "") == key
-        )
+        key = accentless_key(suffix)
+        others = sum(
+            accentless_key(line) == key for line in lines if len(line) <= 3 * len(suffix) + 10
+        ) - (accentless_key(head_title or "") == key)
         agrees = (
             (domain is not None and _letters(suffix) in _letters(_site_label(domain)))
-            or (holder is not None and (key in fold(holder) or fold(holder) in key))
+            or (
+                holder is not None
+                and (key in accentless_key(holder) or accentless_key(holder) in key)
+            )
             or others >= 1
         )
         if agrees:

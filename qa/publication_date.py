@@ -10,7 +10,7 @@ dateline between the title and the body ("Publié le 12/03/2020 à 18h30",
 "Par X le 7 mai 2020", "Published March 12, 2020"). htmldate's wider search is
 not used: on a page with no date it returns a reader comment's.
 
-`fold`, the comparison key of a page's lines, is here because the dateline's
+`accentless_key`, the comparison key of a page's lines, is here because the dateline's
 search needs it; qa/metadata.py compares names with it too.
 """
 
@@ -135,8 +135,8 @@ def dateline(lines: Sequence[str], title: str | None, body_start: int) -> str | 
     """
     lo = max(0, body_start - _DATE_REGION)
     if title:
-        key = fold(title)
-        heading = next((i for i in range(lo, body_start) if fold(lines[i]) == key), None)
+        key = accentless_key(title)
+        heading = next((i for i in range(lo, body_start) if accentless_key(lines[i]) == key), None)
         lo = heading if heading is not None else max(0, body_start - _TITLE_REGION)
     plain: str | None = None
     for line in lines[lo:body_start]:
@@ -235,7 +235,7 @@ def _json_objects(data: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
             yield from _json_objects(value, depth + 1)
 
 
-def fold(text: str) -> str:
+def accentless_key(text: str) -> str:
     """Comparison key: case, accents, punctuation and spacing ignored."""
     text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
     return " ".join(_WORD.findall(text.lower()))

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qa.clean import HTML_RULES, clean_html, clean_text, normalize
-from qa.publication_date import fold as fold_name
+from qa.publication_date import accentless_key as fold_name
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ from qa import indexing
 from qa.clean import clean_html, clean_text
 from qa.ingest import read_file
 from qa.metadata import site_name
-from qa.publication_date import dateline, fold, normalize_date, parse_date
+from qa.publication_date import accentless_key, dateline, normalize_date, parse_date
 from qa.settings import Settings
 from qa.store import IndexReader
 
@@ -183,12 +183,16 @@ def same_outlet(found: str | None, annotated: str | None) -> bool:
     """Equal once folded, or one name inside the other ("PSL", "Université PSL")."""
     if not found or not annotated:
         return found == annotated
-    a, b = fold(found), fold(annotated)
+    a, b = accentless_key(found), accentless_key(annotated)
     return a == b or f" {a} " in f" {b} " or f" {b} " in f" {a} "
 
 
 def same_author(found: str | None, annotated: str | None) -> bool:
-    return found is not None and annotated is not None and fold(found) == fold(annotated)
+    return (
+        found is not None
+        and annotated is not None
+        and accentless_key(found) == accentless_key(annotated)
+    )
 
 
 @needs_data

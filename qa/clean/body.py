@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .lines import SHORT, Kind, Line, classify
-from .text import fold
+from .text import comparison_key
 
 # Run scoring. Prose counts by its length (near-good prose at half weight);
 # a dropped line costs a toll plus its length and a short line a smaller toll,
@@ -93,7 +93,7 @@ def drop_early_copies(lines: list[Line]) -> list[Line]:
     """
 
     def key(text: str) -> str:
-        return fold(text)[:_COPY_KEY]
+        return comparison_key(text)[:_COPY_KEY]
 
     last = {key(line.text): i for i, line in enumerate(lines) if len(line.text) >= SHORT}
     return [

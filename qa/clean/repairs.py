@@ -8,7 +8,7 @@ import re
 from collections.abc import Collection, Sequence
 
 from .lines import SHORT, STARTS_LOWER, ends_sentence
-from .text import WORD, fold
+from .text import WORD, comparison_key
 
 _SPLICED_MIN_WORDS = 4
 # End-of-article credit lines: "Source : agences", "Sources: AFP", "Crédit : X",
@@ -29,10 +29,10 @@ def _strip_injected_title(paragraphs: list[str], title: str | None) -> list[str]
     """Drop copies of the title: whole lines, and copies spliced into a sentence."""
     if not title:
         return paragraphs
-    key = fold(title)
+    key = comparison_key(title)
     out: list[str] = []
     for i, para in enumerate(paragraphs):
-        if fold(para) == key:
+        if comparison_key(para) == key:
             continue
         prev = out[-1] if out else ""
         nxt = paragraphs[i + 1] if i + 1 < len(paragraphs) else ""
@@ -83,7 +83,7 @@ def _rejoin(paragraphs: list[str]) -> list[str]:
 
 def _dedupe(paragraphs: list[str]) -> list[str]:
     """Keep one copy of a repeated paragraph, the last: teasers and captions come first."""
-    folded = [fold(p) for p in paragraphs]
+    folded = [comparison_key(p) for p in paragraphs]
     last = {key: i for i, key in enumerate(folded)}
     return [p for i, p in enumerate(paragraphs) if last[folded[i]] == i or len(p) < SHORT]
 

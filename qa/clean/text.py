@@ -1,6 +1,6 @@
 """Text normalisation for cleaning: a page's text to NFC with plain newlines
 and no invisible characters (`normalize`), and the comparison key of a line
-or paragraph (`fold`)."""
+or paragraph (`comparison_key`)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,6 @@ def normalize(text: str) -> str:
 WORD = re.compile(r"[^\W\d_]+")
 
 
-def fold(text: str) -> str:
+def comparison_key(text: str) -> str:
     """Comparison key: case, punctuation and spacing ignored."""
     return " ".join(w.lower() for w in WORD.findall(unicodedata.normalize("NFKC", text)))

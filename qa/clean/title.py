@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from .lines import STOPWORDS, Kind, classify
-from .text import WORD, fold, normalize
+from .text import WORD, comparison_key, normalize
 
 _TITLE_NEAR = 15  # heading-like lines above the body where the title is looked for
 _TITLE_SIMILAR = 0.2  # Jaccard similarity of content words with <title>
@@ -18,7 +18,7 @@ _SITE_SEP = re.compile(r"\s+[|–—•·-]\s+")
 
 
 def _content_words(text: str) -> set[str]:
-    return {w for w in fold(text).split() if len(w) > 1 and w not in STOPWORDS}
+    return {w for w in comparison_key(text).split() if len(w) > 1 and w not in STOPWORDS}
 
 
 def _title_like(text: str) -> bool:
@@ -49,7 +49,7 @@ def find_title(lines: Sequence[str], body_start: int) -> str | None:
     """
     head = _title_from_head(lines[0]) if lines else None
     head_words = _content_words(head) if head else set()
-    counts = Counter(fold(line) for line in lines)
+    counts = Counter(comparison_key(line) for line in lines)
     best: tuple[float, str, set[str]] | None = None
     repeated: str | None = None
     seen = 0
@@ -66,7 +66,7 @@ def find_title(lines: Sequence[str], body_start: int) -> str | None:
         if len(shared) >= 2 and similarity >= _TITLE_SIMILAR:
             if best is None or similarity > best[0]:
                 best = (similarity, text, words)
-        elif repeated is None and counts[fold(text)] >= 2:
+        elif repeated is None and counts[comparison_key(text)] >= 2:
             repeated = text
     if best is not None:
         _, text, words = best
@@ -87,9 +87,9 @@ def html_title(meta: str | None, first: str | None) -> tuple[str | None, bool]:
     title = normalize(meta).strip()
     if first is None:
         return title or None, False
-    key = fold(first)
-    if key == fold(title):
+    key = comparison_key(first)
+    if key == comparison_key(title):
         return title, True
-    if key and key in {fold(part) for part in _SITE_SEP.split(title)}:
+    if key and key in {comparison_key(part) for part in _SITE_SEP.split(title)}:
         return first, True
     return title or None, False
