@@ -9,18 +9,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from .embed import Encoder, clip_query, load_encoder, load_rescorer
+from .embed import Encoder, load_encoder, load_rescorer
 from .errors import BadQuestion, QAError
 from .features import ANSWER_TYPE, candidates, names_counted
 from .filters import ArticleFilter
-from .lang import detect_language
-from .lexical import content_words, name_stems, terms
-from .qtype import NUMBER, counted_words, question_measure, question_names, question_type
+from .qtype import NUMBER
+from .question import QuestionAnalyser
 from .records import Answer, Passage
-from .retrieve import Query, RetrievalWeights, ScoredChunk, idf, idf_weights, retrieve_chunks
+from .retrieve import Query, RetrievalWeights, ScoredChunk, retrieve_chunks
 from .scorer import AnswerWeights, ScoredSentence, citations, score_sentences
 from .settings import Settings
 from .short import short_answer
@@ -28,7 +26,6 @@ from .store import IndexReader, current_build_id
 from .token_match import TokenEncoder
 
 log = logging.getLogger(__name__)
-OUTSIDE_WORDS_CACHED = 50_000  # vectors of question words not in the index, kept
 SECOND_SENTENCES = 10  # the second encoder's nearest sentences, whose passages are read
 # Sentences whose scores are within this share of the answer model's scale (its
 # abstention threshold, in the units of the raw score) answer equally well:
@@ -107,7 +104,7 @@ class QAEngine:
         reader = IndexReader(self.index_dir)
         self._served = self._serving(reader, rescorer or self._rescorer_for(reader, None))
         self._reload_lock = threading.Lock()
-        self._outside_words: dict[str, np.ndarray] = {}  # question words the index lacks
+        self._questions = QuestionAnalyser(encoder)
         # numpy's BLAS (OpenBLAS) splits even a question's small matrix products
         # (cosines, word alignments) over a thread per core: on 2 cores the
         # hand-offs cost more than the products, and its spinning threads slow
@@ -240,45 +237,8 @@ class QAEngine:
         served = self._served
         reader, tuning = served.reader, served.tuning
         allowed = only.allowed(reader) if only is not None and only.active else None
-        # What is read of a question is bounded, so is its cost: the encoder's
-        # first MAX_QUERY_TOKENS tokens (qa/embed.py), words and terms included.
-        question = clip_query(self.encoder, question)
-        lang = detect_language(question)
-        query_terms = _terms_with_names(reader, question, lang)
-        query_words = tuple(content_words(question, lang))
-        known = reader.words(query_words)
-        outside = {w: self._outside_words.get(w) for w in query_words if w not in known}
-        missing = [w for w, v in outside.items() if v is None]
-        # The question is read as a question (USE's question tower, when there
-        # is one); the words the index lacks (an English question on French
-        # articles) as the index's words are, and kept for next time.
-        question_vector = self.encoder.encode_queries([question])[0]
-        fresh = dict(zip(missing, self.encoder.encode(missing), strict=True)) if missing else {}
-        if len(self._outside_words) > OUTSIDE_WORDS_CACHED:
-            self._outside_words.clear()
-        self._outside_words.update(fresh)
-        outside.update(fresh)
-        word_vectors = np.zeros((len(query_words), self.encoder.dim), dtype=np.float32)
-        for i, w in enumerate(query_words):
-            word_vectors[i] = reader.word_vectors[known[w][0]] if w in known else outside[w]
-        n = reader.counts["sentences"]
-        measure = question_measure(question)
-        # "How many X": the words that may be X (a measured number needs none).
-        counted = tuple(w for w in counted_words(question) if w in query_words)
-        query = Query(
-            text=question,
-            lang=lang,
-            vector=question_vector,
-            terms=query_terms,
-            idf=idf_weights(reader, query_terms),
-            words=query_words,
-            word_vectors=word_vectors,
-            word_idf=np.array([idf(n, known[w][1] if w in known else 0) for w in query_words]),
-            kind=question_type(question),
-            measure=measure,
-            counted=() if measure else counted,
-            named=tuple(frozenset(n) for n in question_names(question)),
-        )
+        query = self._questions.analyse(question, reader)
+        question = query.text
         read = max(top_k, tuning.answer.read_chunks)
         chunks = retrieve_chunks(reader, query, read, tuning.retrieval, exclude, only=allowed)
         first = candidates(reader, query, chunks, tuning.retrieval)
@@ -399,26 +359,6 @@ class QAEngine:
             took_ms=_ms(started),
         )
         return answer, ranking
-
-
-def _terms_with_names(reader: IndexReader, question: str, lang: str) -> tuple[str, ...]:
-    """The question's terms, where a name whose stem in the question's language
-    the index lacks takes its stem in another language that the index holds:
-    "Aurélie Trouvé" in an English question meets the same name in a French
-    article, which the English stemmer alone would miss ("aureli", "aurel")."""
-    query_terms = terms(question, lang)
-    names = name_stems(question)
-    if not names:
-        return tuple(query_terms)
-    frequency = reader.document_frequencies(
-        {stem for stems in names.values() for stem in stems.values()}
-    )
-    for stems in names.values():
-        own = stems.get(lang, next(iter(stems.values())))
-        known = max(stems.values(), key=lambda stem: frequency.get(stem, 0))
-        if frequency.get(own, 0) == 0 and frequency.get(known, 0) > 0:
-            query_terms = [known if t == own else t for t in query_terms]
-    return tuple(query_terms)
 
 
 def _ms(started: float) -> float:
