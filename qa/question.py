@@ -53,7 +53,7 @@ class QuestionAnalyser:
         word_vectors = np.zeros((len(query_words), self.encoder.dim), dtype=np.float32)
         for i, w in enumerate(query_words):
             word_vectors[i] = reader.word_vectors[known[w][0]] if w in known else outside[w]
-        n = reader.counts["sentences"]
+        sentences = reader.counts["sentences"]
         measure = question_measure(question)
         # "How many X": the words that may be X (a measured number needs none).
         counted = tuple(w for w in counted_words(question) if w in query_words)
@@ -65,11 +65,13 @@ class QuestionAnalyser:
             idf=idf_weights(reader, query_terms),
             words=query_words,
             word_vectors=word_vectors,
-            word_idf=np.array([idf(n, known[w][1] if w in known else 0) for w in query_words]),
+            word_idf=np.array(
+                [idf(sentences, known[w][1] if w in known else 0) for w in query_words]
+            ),
             kind=question_type(question),
             measure=measure,
             counted=() if measure else counted,
-            named=tuple(frozenset(n) for n in question_names(question)),
+            named=tuple(frozenset(name) for name in question_names(question)),
         )
 
 
