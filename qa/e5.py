@@ -23,11 +23,6 @@ from threadpoolctl import ThreadpoolController
 
 from .e5_file import dequantise, read_model_file
 
-# Tokens per forward batch: texts are sorted by length and cut into batches
-# of about this many tokens (padding included). 1024 ran ~10% faster than 2048
-# or 4096 on 2 threads here, and a batch of two 512-token windows holds its
-# attention scores in 25 MB.
-BATCH_TOKENS = 1024
 # Token lists of recent texts kept (questions are tokenized twice, see E5Model).
 TOKENS_CACHED = 4096
 # The elementwise GELU runs over slices of this many values, which stay in
@@ -56,6 +51,12 @@ class E5Model:
 
     `threads`: threads that encode a batch of texts (see `forward`); one text
     runs on the calling thread, with the BLAS threads its caller allows."""
+
+    # Tokens per forward batch: texts are sorted by length and cut into
+    # batches of about this many tokens (padding included). For numpy, 1024
+    # ran ~10% faster than 2048 or 4096 on 2 threads here, and a batch of two
+    # 512-token windows holds its attention scores in 25 MB.
+    batch_tokens = 1024
 
     def __init__(self, path: Path | None = None, threads: int = 1) -> None:
         self.threads = max(1, threads)
@@ -160,7 +161,7 @@ class E5Model:
         one batch at a time on a two-thread BLAS on this machine."""
         order = sorted(range(len(windows)), key=lambda w: len(windows[w]))
         total = sum(map(len, windows))
-        budget = min(BATCH_TOKENS, -(-total // self.threads))  # a batch per thread at least
+        budget = min(self.batch_tokens, -(-total // self.threads))  # a batch per thread at least
         batches: list[list[int]] = []
         for w in order:
             if batches and (len(batches[-1]) + 1) * len(windows[w]) <= budget:
