@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .lexical import content_words, fold, terms, words
-from .qtype import answer_spans
 from .records import Article
 from .retrieve import Query, RetrievalWeights, ScoredChunk, coverage, lexical_weight
+from .spans import answer_spans
 from .store import IndexReader, SentenceRow
 from .token_match import token_match
 

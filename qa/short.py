@@ -11,10 +11,11 @@ import numpy as np
 from .dates import resolve
 from .features import SOFT_MATCH_MIN
 from .lexical import content_words, fold, terms, words
-from .qtype import DATE, NUMBER, Span, answer_spans
+from .qtype import DATE, NUMBER
 from .records import ShortAnswer
 from .retrieve import Query
 from .scorer import ScoredSentence
+from .spans import Span, answer_spans
 from .store import IndexReader
 
 # A short answer must be tied to the question: within this many characters of

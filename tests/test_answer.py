@@ -26,19 +26,17 @@ from qa.qtype import (
     PLACE,
     SHARE,
     TIME,
-    answer_spans,
     counted_words,
-    measured_spans,
     question_measure,
     question_names,
     question_type,
-    typed_spans,
 )
 from qa.records import Article
 from qa.retrieve import Query
 from qa.scorer import ScoredSentence
 from qa.settings import Settings
 from qa.short import _soft_anchor_positions, short_answer
+from qa.spans import answer_spans, measured_spans, typed_spans
 from qa.store import SentenceRow
 
 SEED_QA = json.loads((DATA / "seed-qa-dev.json").read_text())["questions"]

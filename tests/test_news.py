@@ -16,7 +16,8 @@ from qa.dates import relative_spans, resolve
 from qa.errors import BadQuestion
 from qa.filters import ArticleFilter
 from qa.pipeline import QAEngine
-from qa.qtype import DATE, typed_spans
+from qa.qtype import DATE
+from qa.spans import typed_spans
 from web import create_app
 
 RELATIVE_DATES = [
