@@ -55,6 +55,20 @@ class Encoder(Protocol):
         ...
 
 
+def encode_question_and_words(
+    encoder: Encoder, question: str, words: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The question's vector (`encode_queries`) and the words' (`encode`), in one
+    batch where the encoder can (USE, whose call costs about the same for a
+    question with or without a few words)."""
+    both = getattr(encoder, "encode_question_and_words", None)
+    if both is not None:
+        vector, vectors = both(question, words)
+        return vector, vectors
+    vectors = encoder.encode(words) if words else np.zeros((0, encoder.dim), dtype=np.float32)
+    return encoder.encode_queries([question])[0], vectors
+
+
 def available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))

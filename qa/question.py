@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .embed import Encoder, clip_query
+from .embed import Encoder, clip_query, encode_question_and_words
 from .lang import detect_language
 from .lexical import content_words, name_stems, terms
 from .qtype import counted_words, question_measure, question_names, question_type
@@ -44,8 +44,8 @@ class QuestionAnalyser:
         # The question is read as a question (USE's question tower, when there
         # is one); the words the index lacks (an English question on French
         # articles) as the index's words are, and kept for next time.
-        question_vector = self.encoder.encode_queries([question])[0]
-        fresh = dict(zip(missing, self.encoder.encode(missing), strict=True)) if missing else {}
+        question_vector, vectors = encode_question_and_words(self.encoder, question, missing)
+        fresh = dict(zip(missing, vectors, strict=True))
         if len(self._outside_words) > OUTSIDE_WORDS_CACHED:
             self._outside_words.clear()
         self._outside_words.update(fresh)

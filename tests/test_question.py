@@ -57,3 +57,24 @@ def test_a_question_is_analysed_into_one_record(tmp_path: Path) -> None:
     french = analyser.analyse("Combien de lanternes ont été installées ?", reader)
     assert french.lang == "fr" and "lanternes" in french.counted
     reader.close()
+
+
+def test_question_and_outside_words_in_one_batch_give_their_own_vectors(tmp_path: Path) -> None:
+    """USE reads the question and the words the index lacks in one call
+    (`encode_question_and_words`): each keeps the vector it gets alone."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "lanternes.txt").write_text(FRENCH_ARTICLE, encoding="utf-8")
+    index = tmp_path / "index"
+    assert indexing.build(folder, index, encoder(), Settings(index_dir=str(index))).errors == []
+    reader = IndexReader(index)
+    use = encoder()
+    assert hasattr(use, "encode_question_and_words")
+    query = QuestionAnalyser(use).analyse("How many lanterns did the organisers install?", reader)
+    assert np.allclose(query.vector, use.encode_queries([query.text])[0], atol=1e-5)
+    outside = [w for w in query.words if not reader.words([w])]
+    assert "lanterns" in outside and "organisers" in outside
+    for word in outside:
+        row = query.words.index(word)
+        assert np.allclose(query.word_vectors[row], use.encode([word])[0], atol=1e-5)
+    reader.close()

@@ -50,6 +50,15 @@ class USEEncoder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self.encode([clip_tokens(t, self.count_tokens) for t in texts])
 
+    def encode_question_and_words(
+        self, question: str, words: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`encode_queries([question])[0]` and `encode(words)`, in one batch:
+        a call costs ~3 ms for a question whether or not a few words come
+        with it (streaming the weights, not the tokens, is most of it)."""
+        vectors = self.encode([clip_tokens(question, self.count_tokens), *words])
+        return vectors[0], vectors[1:]
+
     def count_tokens(self, text: str) -> int:
         """Tokens the model reads for `text`, its start and end markers aside."""
         count = self._token_counts.get(text)
@@ -89,6 +98,12 @@ class USEQuestionTower(USEEncoder):
             )
         self.tower_file = path
         self._tower = _backend_with(stock, tuned)
+
+    def encode_question_and_words(
+        self, question: str, words: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The question read by the tower, the words by the stock USE: two calls."""
+        return self.encode_queries([question])[0], self.encode(words)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         if not texts:
