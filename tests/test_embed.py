@@ -111,13 +111,13 @@ def test_use_french_english_paraphrases() -> None:
 def test_use_threads_default_to_core_count() -> None:
     cores = len(os.sched_getaffinity(0))
     assert available_cores() == cores
-    assert encoder()._model.threads == cores
+    assert encoder().threads == cores
 
 
 THREADS_PROBE = """
 from qa.embed import load_encoder
 from qa.settings import Settings
-print(load_encoder("use", Settings().encoder_threads())._model.threads)
+print(load_encoder("use", Settings().encoder_threads()).threads)
 """
 
 

