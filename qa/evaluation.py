@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .clean import normalize
-from .embed import Encoder
+from .embed import Encoder, encode_question_and_words
 from .ingest import read_file
 from .lang import detect_language
 from .lexical import fold, terms
@@ -302,6 +302,19 @@ class QuestionMemory:
         vectors = self.encoder.encode_queries(texts)
         self._vectors.update(zip(texts, vectors, strict=True))
         return vectors
+
+    def encode_question_and_words(
+        self, question: str, words: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """qa.embed's `encode_question_and_words`, the question's vector kept
+        and given back like `encode_queries`' (a question encoded with words
+        differs from one encoded alone in the last bits)."""
+        if self.replay and question in self._vectors:
+            vectors = self.encoder.encode(words) if words else np.zeros((0, self.dim), np.float32)
+            return self._vectors[question], vectors
+        vector, vectors = encode_question_and_words(self.encoder, question, words)
+        self._vectors[question] = vector
+        return vector, vectors
 
     def encode_query_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The encoder's vector and token states of `text` (qa/token_match.py),

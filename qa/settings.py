@@ -25,8 +25,8 @@ class Settings:
         "multilingual-e5-small-q4",
         "Second encoder of the sentences, asked when the first pass is unsure: its "
         "nearest sentences widen the candidates and its cosine is a feature of each: "
-        "'multilingual-e5-small-q4' (offline, multilingual; 10-30 ms a question on one "
-        "core and ~7x the encoding time of a build), 'none', or any name `model` accepts "
+        "'multilingual-e5-small-q4' (offline, multilingual; ~9 ms a question on one "
+        "core, and ~60% of a build's encoding time), 'none', or any name `model` accepts "
         "(then retrain the answer model with scripts/train.py).",
     )
     question_tower: str = _setting(
