@@ -3,9 +3,10 @@ stage reads, built from a real index and the real encoder."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import numpy as np
+import pytest
 from helpers import FRENCH_ARTICLE, encoder
 
 from qa import indexing
@@ -14,6 +15,18 @@ from qa.qtype import NUMBER
 from qa.question import QuestionAnalyser
 from qa.settings import Settings
 from qa.store import IndexReader
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexReader]:
+    """An index of the French lanterns article, built with the real encoder."""
+    folder = tmp_path_factory.mktemp("corpus")
+    (folder / "lanternes.txt").write_text(FRENCH_ARTICLE, encoding="utf-8")
+    index = tmp_path_factory.mktemp("index")
+    assert indexing.build(folder, index, encoder(), Settings(index_dir=str(index))).errors == []
+    opened = IndexReader(index)
+    yield opened
+    opened.close()
 
 
 class Counting:
@@ -31,13 +44,7 @@ class Counting:
         return self.inner.encode_queries(texts)
 
 
-def test_a_question_is_analysed_into_one_record(tmp_path: Path) -> None:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    (folder / "lanternes.txt").write_text(FRENCH_ARTICLE, encoding="utf-8")
-    index = tmp_path / "index"
-    assert indexing.build(folder, index, encoder(), Settings(index_dir=str(index))).errors == []
-    reader = IndexReader(index)
+def test_a_question_is_analysed_into_one_record(reader: IndexReader) -> None:
     counting = Counting(encoder())
     analyser = QuestionAnalyser(counting)  # type: ignore[arg-type]
 
@@ -56,18 +63,13 @@ def test_a_question_is_analysed_into_one_record(tmp_path: Path) -> None:
 
     french = analyser.analyse("Combien de lanternes ont été installées ?", reader)
     assert french.lang == "fr" and "lanternes" in french.counted
-    reader.close()
 
 
-def test_question_and_outside_words_in_one_batch_give_their_own_vectors(tmp_path: Path) -> None:
+def test_question_and_outside_words_in_one_batch_give_their_own_vectors(
+    reader: IndexReader,
+) -> None:
     """USE reads the question and the words the index lacks in one call
     (`encode_question_and_words`): each keeps the vector it gets alone."""
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    (folder / "lanternes.txt").write_text(FRENCH_ARTICLE, encoding="utf-8")
-    index = tmp_path / "index"
-    assert indexing.build(folder, index, encoder(), Settings(index_dir=str(index))).errors == []
-    reader = IndexReader(index)
     use = encoder()
     assert hasattr(use, "encode_question_and_words")
     query = QuestionAnalyser(use).analyse("How many lanterns did the organisers install?", reader)
@@ -77,4 +79,3 @@ def test_question_and_outside_words_in_one_batch_give_their_own_vectors(tmp_path
     for word in outside:
         row = query.words.index(word)
         assert np.allclose(query.word_vectors[row], use.encode([word])[0], atol=1e-5)
-    reader.close()
